@@ -1,0 +1,527 @@
+"""The integer network IR: what a chip runs.
+
+A :class:`Network` is a directed graph (cycles allowed, for recurrence) of
+named nodes:
+
+* :class:`InputNode` -- where spikes enter, shape ``shape``;
+* :class:`LIFPopulation` -- integer CUBA LIF neurons (Lava ``LIF`` parameters);
+* :class:`Dense` -- a fully connected projection with integer weight
+  mantissas, a shared exponent and optional per-synapse delays;
+* :class:`Conv2d` -- a 2-D convolution, weights in NIR/PyTorch layout
+  ``(out_channels, in_channels // groups, kh, kw)`` over ``(C, H, W)`` inputs;
+* :class:`SumPool2d` -- unweighted integer sum pooling;
+* :class:`Flatten` -- a reshape;
+* :class:`OutputNode` -- a readout of whatever feeds it.
+
+Integer arrays are ``np.int32`` and read-only.  A :class:`Network` is checked
+against its :class:`~neurohw.profiles.HardwareProfile` when it is built, so
+an invalid network cannot exist; errors name the node, the parameter, the
+offending value and the allowed range.
+
+Semantics (what the numbers mean) are those of Lava's bit-accurate models;
+see ``docs/fixed-point.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import ValidationError
+from .fixedpoint import as_int, as_int_array
+from .profiles import HardwareProfile, get_profile
+
+__all__ = [
+    "Node",
+    "InputNode",
+    "OutputNode",
+    "LIFPopulation",
+    "Dense",
+    "Conv2d",
+    "SumPool2d",
+    "Flatten",
+    "Network",
+    "SIGN_MODES",
+]
+
+SIGN_MODES = ("mixed", "excitatory", "inhibitory")
+"""Weight sign modes, as Lava's ``SignMode`` (MIXED=1, EXCITATORY=2, INHIBITORY=3)."""
+
+
+def _shape(value: Iterable[int], where: str, param: str) -> Tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in np.asarray(value).reshape(-1))
+    except (TypeError, ValueError):
+        raise ValidationError(f"{where}: {param}={value!r} is not a shape") from None
+    if not shape or any(s < 1 for s in shape):
+        raise ValidationError(f"{where}: {param}={shape} must be non-empty with sizes >= 1")
+    return shape
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    arr = np.array(arr, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+def _pair(value, where: str, param: str, lo: int) -> Tuple[int, int]:
+    arr = as_int_array(value, where, param, lo=lo, dtype=np.int64)
+    if arr.ndim == 0:
+        return (int(arr), int(arr))
+    if arr.shape != (2,):
+        raise ValidationError(f"{where}: {param} must be an int or a pair, got shape {arr.shape}")
+    return (int(arr[0]), int(arr[1]))
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """Base of all IR nodes: a unique ``name``; subclasses give shapes."""
+
+    name: str
+
+    @property
+    def where(self) -> str:
+        return f"node '{self.name}'"
+
+    @property
+    def in_shape(self) -> Tuple[int, ...]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def out_shape(self) -> Tuple[int, ...]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def check(self, profile: HardwareProfile) -> None:
+        """Raise :class:`ValidationError` if the node does not fit ``profile``."""
+
+
+@dataclass(frozen=True, eq=False)
+class InputNode(Node):
+    """Spike source; ``shape`` excludes batch and time axes."""
+
+    shape: Tuple[int, ...] = (1,)
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", _shape(self.shape, self.where, "shape"))
+
+    @property
+    def in_shape(self):
+        return self.shape
+
+    @property
+    def out_shape(self):
+        return self.shape
+
+
+@dataclass(frozen=True, eq=False)
+class OutputNode(Node):
+    """Readout; ``shape`` is the shape of what feeds it."""
+
+    shape: Tuple[int, ...] = (1,)
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", _shape(self.shape, self.where, "shape"))
+
+    @property
+    def in_shape(self):
+        return self.shape
+
+    @property
+    def out_shape(self):
+        return self.shape
+
+
+@dataclass(frozen=True, eq=False)
+class LIFPopulation(Node):
+    """Integer current-based LIF neurons, as Lava's ``LIF`` fixed-point model.
+
+    Parameters (ranges for the Loihi profiles):
+
+    * ``shape`` -- neuron array shape (``(n,)`` or ``(C, H, W)``);
+    * ``du`` -- current decay, 12-bit unsigned ``0..4095``; ``u`` is multiplied
+      by ``4096 - (du + 1)`` and shifted right by 12 (toward zero) each step;
+    * ``dv`` -- voltage decay, 12-bit unsigned ``0..4095``; factor ``4096 - dv``;
+    * ``vth`` -- threshold mantissa, 17-bit unsigned; a neuron spikes when
+      ``v > vth << 6``;
+    * ``bias_mant`` -- per-neuron bias mantissa, 13-bit signed;
+    * ``bias_exp`` -- per-neuron bias exponent; bias is ``bias_mant << bias_exp``
+      (an arithmetic right shift, i.e. floor, for a negative exponent).
+    """
+
+    shape: Tuple[int, ...] = (1,)
+    du: int = 0
+    dv: int = 0
+    vth: int = 0
+    bias_mant: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int32))
+    bias_exp: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int32))
+
+    def __post_init__(self):
+        w = self.where
+        shape = _shape(self.shape, w, "shape")
+        object.__setattr__(self, "shape", shape)
+        for p in ("du", "dv", "vth"):
+            object.__setattr__(self, p, as_int(getattr(self, p), w, p))
+        for p in ("bias_mant", "bias_exp"):
+            arr = as_int_array(getattr(self, p), w, p, shape=shape)
+            object.__setattr__(self, p, _frozen(arr))
+
+    @property
+    def in_shape(self):
+        return self.shape
+
+    @property
+    def out_shape(self):
+        return self.shape
+
+    @property
+    def size(self) -> int:
+        """Number of neurons."""
+        return int(np.prod(self.shape))
+
+    def check(self, profile: HardwareProfile) -> None:
+        for p in ("du", "dv", "vth", "bias_mant", "bias_exp"):
+            lo, hi = profile.range_of(p)
+            as_int_array(getattr(self, p), self.where, p, lo, hi, profile.describe_range(p))
+
+
+@dataclass(frozen=True, eq=False)
+class _Weighted(Node):
+    """Shared fields of weighted projections (Dense, Conv2d)."""
+
+    weight: np.ndarray = field(default_factory=lambda: np.zeros((1, 1), np.int32))
+    weight_exp: int = 0
+    num_weight_bits: int = 8
+    sign_mode: str = "mixed"
+    num_message_bits: int = 0
+
+    def _init_weighted(self, ndim: int) -> None:
+        w = self.where
+        arr = as_int_array(self.weight, w, "weight")
+        if arr.ndim != ndim:
+            raise ValidationError(f"{w}: weight must be {ndim}-D, got shape {arr.shape}")
+        object.__setattr__(self, "weight", _frozen(arr))
+        for p in ("weight_exp", "num_weight_bits", "num_message_bits"):
+            object.__setattr__(self, p, as_int(getattr(self, p), w, p))
+        if self.sign_mode not in SIGN_MODES:
+            raise ValidationError(
+                f"{w}: sign_mode={self.sign_mode!r} is not one of {', '.join(SIGN_MODES)}"
+            )
+
+    def check(self, profile: HardwareProfile) -> None:
+        lo, hi = profile.weight_range(self.sign_mode)
+        as_int_array(self.weight, self.where, "weight", lo, hi,
+                     f"{profile.weight_bits}-bit {self.sign_mode} weight mantissa")
+        for p in ("weight_exp", "num_weight_bits", "num_message_bits"):
+            lo, hi = profile.range_of(p)
+            as_int(getattr(self, p), self.where, p, lo, hi, profile.describe_range(p))
+
+    @property
+    def num_weights(self) -> int:
+        """Number of stored weight mantissas (including zeros)."""
+        return int(self.weight.size)
+
+
+@dataclass(frozen=True, eq=False)
+class Dense(_Weighted):
+    """All-to-all projection: ``weight`` is ``(n_out, n_in)`` as Lava's ``Dense``.
+
+    ``delay`` (optional, same shape, steps ``0..delay_max_steps``) makes it a
+    Lava ``DelayDense``.  ``num_message_bits`` > 0 means graded input spikes.
+    The input must have shape ``(n_in,)``: put a :class:`Flatten` after a
+    convolution or pooling layer.
+    """
+
+    delay: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        self._init_weighted(2)
+        if self.delay is not None:
+            arr = as_int_array(self.delay, self.where, "delay", shape=self.weight.shape)
+            object.__setattr__(self, "delay", _frozen(arr))
+
+    @property
+    def in_shape(self):
+        return (int(self.weight.shape[1]),)
+
+    @property
+    def out_shape(self):
+        return (int(self.weight.shape[0]),)
+
+    @property
+    def num_synapses(self) -> int:
+        """Non-zero weights: the synapses a chip must store."""
+        return int(np.count_nonzero(self.weight))
+
+    def check(self, profile: HardwareProfile) -> None:
+        super().check(profile)
+        if self.delay is not None:
+            lo, hi = profile.range_of("delay")
+            as_int_array(self.delay, self.where, "delay", lo, hi, profile.describe_range("delay"))
+
+
+def conv_output_hw(hw: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                   padding: Sequence[int], dilation: Sequence[int]) -> Tuple[int, int]:
+    """Output height/width of a 2-D convolution or pooling (floor division)."""
+    out = []
+    for n, k, s, p, d in zip(hw, kernel, stride, padding, dilation):
+        out.append((n + 2 * p - d * (k - 1) - 1) // s + 1)
+    return (out[0], out[1])
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2d(_Weighted):
+    """2-D convolution with integer weights (cross-correlation, as PyTorch/NIR).
+
+    ``weight`` is ``(out_channels, in_channels // groups, kh, kw)``;
+    ``input_shape`` is ``(C, H, W)``; stride, padding (zeros) and dilation are
+    ``(h, w)`` pairs.  The Lava backend converts to Lava's ``(X, Y, C)`` layout.
+    """
+
+    input_shape: Tuple[int, ...] = (1, 1, 1)
+    stride: Tuple[int, int] = (1, 1)
+    padding: Tuple[int, int] = (0, 0)
+    dilation: Tuple[int, int] = (1, 1)
+    groups: int = 1
+
+    def __post_init__(self):
+        w = self.where
+        self._init_weighted(4)
+        shape = _shape(self.input_shape, w, "input_shape")
+        if len(shape) != 3:
+            raise ValidationError(f"{w}: input_shape must be (C, H, W), got {shape}")
+        object.__setattr__(self, "input_shape", shape)
+        object.__setattr__(self, "stride", _pair(self.stride, w, "stride", 1))
+        object.__setattr__(self, "padding", _pair(self.padding, w, "padding", 0))
+        object.__setattr__(self, "dilation", _pair(self.dilation, w, "dilation", 1))
+        object.__setattr__(self, "groups", as_int(self.groups, w, "groups", lo=1))
+        c_out, c_in_g = self.weight.shape[:2]
+        if shape[0] != c_in_g * self.groups or c_out % self.groups:
+            raise ValidationError(
+                f"{w}: weight {self.weight.shape} with groups={self.groups} does not fit "
+                f"input channels {shape[0]}"
+            )
+        oh, ow = self.out_shape[1:]
+        if oh < 1 or ow < 1:
+            raise ValidationError(f"{w}: output would be empty ({oh}x{ow}) for input {shape}")
+
+    @property
+    def in_shape(self):
+        return self.input_shape
+
+    @property
+    def out_shape(self):
+        oh, ow = conv_output_hw(self.input_shape[1:], self.weight.shape[2:], self.stride,
+                                self.padding, self.dilation)
+        return (int(self.weight.shape[0]), oh, ow)
+
+    @property
+    def num_synapses(self) -> int:
+        """Connections (output neuron, input neuron) with a non-zero weight, padding excluded."""
+        c_out, c_in_g, kh, kw = self.weight.shape
+        _, h, wdt = self.input_shape
+        _, oh, ow = self.out_shape
+        # how many output positions each kernel tap hits inside the input
+        def taps(n, k, o, s, p, d):
+            pos = np.arange(o)[:, None] * s - p + np.arange(k)[None, :] * d
+            return ((pos >= 0) & (pos < n)).sum(axis=0)  # per kernel index
+        th = taps(h, kh, oh, self.stride[0], self.padding[0], self.dilation[0])
+        tw = taps(wdt, kw, ow, self.stride[1], self.padding[1], self.dilation[1])
+        nz = (self.weight != 0).astype(np.int64)
+        return int((nz * th[None, None, :, None] * tw[None, None, None, :]).sum())
+
+
+@dataclass(frozen=True, eq=False)
+class SumPool2d(Node):
+    """Unweighted sum pooling over ``(C, H, W)``; kernel, stride, padding are pairs."""
+
+    input_shape: Tuple[int, ...] = (1, 1, 1)
+    kernel_size: Tuple[int, int] = (2, 2)
+    stride: Tuple[int, int] = (2, 2)
+    padding: Tuple[int, int] = (0, 0)
+
+    def __post_init__(self):
+        w = self.where
+        shape = _shape(self.input_shape, w, "input_shape")
+        if len(shape) != 3:
+            raise ValidationError(f"{w}: input_shape must be (C, H, W), got {shape}")
+        object.__setattr__(self, "input_shape", shape)
+        object.__setattr__(self, "kernel_size", _pair(self.kernel_size, w, "kernel_size", 1))
+        object.__setattr__(self, "stride", _pair(self.stride, w, "stride", 1))
+        object.__setattr__(self, "padding", _pair(self.padding, w, "padding", 0))
+        if min(self.out_shape[1:]) < 1:
+            raise ValidationError(f"{w}: output would be empty for input {shape}")
+
+    @property
+    def in_shape(self):
+        return self.input_shape
+
+    @property
+    def out_shape(self):
+        oh, ow = conv_output_hw(self.input_shape[1:], self.kernel_size, self.stride,
+                                self.padding, (1, 1))
+        return (self.input_shape[0], oh, ow)
+
+
+@dataclass(frozen=True, eq=False)
+class Flatten(Node):
+    """Row-major reshape of dims ``start_dim..end_dim`` (batch excluded, as NIR)."""
+
+    input_shape: Tuple[int, ...] = (1,)
+    start_dim: int = 0
+    end_dim: int = -1
+
+    def __post_init__(self):
+        w = self.where
+        shape = _shape(self.input_shape, w, "input_shape")
+        object.__setattr__(self, "input_shape", shape)
+        n = len(shape)
+        s = as_int(self.start_dim, w, "start_dim", -n, n - 1)
+        e = as_int(self.end_dim, w, "end_dim", -n, n - 1)
+        if (s % n) > (e % n):
+            raise ValidationError(f"{w}: start_dim={s} is after end_dim={e}")
+        object.__setattr__(self, "start_dim", s)
+        object.__setattr__(self, "end_dim", e)
+
+    @property
+    def in_shape(self):
+        return self.input_shape
+
+    @property
+    def out_shape(self):
+        n = len(self.input_shape)
+        s, e = self.start_dim % n, self.end_dim % n
+        mid = int(np.prod(self.input_shape[s:e + 1]))
+        return tuple(self.input_shape[:s]) + (mid,) + tuple(self.input_shape[e + 1:])
+
+
+_PROJECTIONS = (Dense, Conv2d)
+_SINGLE_INPUT = (Dense, Conv2d, SumPool2d, Flatten, OutputNode)
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A validated integer network for one hardware profile.
+
+    ``nodes`` maps names to nodes (the dict keys must equal ``node.name``);
+    ``edges`` are ``(source, target)`` name pairs; ``dt_s`` is the wall-clock
+    length of one time step in seconds (used for float views and energy).
+    """
+
+    nodes: Mapping[str, Node]
+    edges: Tuple[Tuple[str, str], ...]
+    profile: HardwareProfile
+    dt_s: float = 1e-3
+
+    def __post_init__(self):
+        profile = get_profile(self.profile)
+        object.__setattr__(self, "profile", profile)
+        nodes = dict(self.nodes)
+        for key, node in nodes.items():
+            if not isinstance(node, Node):
+                raise ValidationError(f"node '{key}': {type(node).__name__} is not a neurohw IR node")
+            if key != node.name:
+                raise ValidationError(f"node '{key}': dict key differs from node.name '{node.name}'")
+        object.__setattr__(self, "nodes", nodes)
+        edges = []
+        for edge in self.edges:
+            if len(edge) != 2:
+                raise ValidationError(f"edge {edge!r} is not a (source, target) pair")
+            edges.append((str(edge[0]), str(edge[1])))
+        object.__setattr__(self, "edges", tuple(edges))
+        try:
+            dt = float(self.dt_s)
+        except (TypeError, ValueError):
+            raise ValidationError(f"network: dt_s={self.dt_s!r} is not a number") from None
+        if not np.isfinite(dt) or dt <= 0:
+            raise ValidationError(f"network: dt_s={self.dt_s!r} must be a positive number of seconds")
+        object.__setattr__(self, "dt_s", dt)
+        self._check_graph()
+        for node in nodes.values():
+            node.check(profile)
+
+    # -- structure -------------------------------------------------------
+    def _check_graph(self) -> None:
+        seen = set()
+        for src, dst in self.edges:
+            for end in (src, dst):
+                if end not in self.nodes:
+                    raise ValidationError(f"edge {src} -> {dst}: no node named '{end}'")
+            if (src, dst) in seen:
+                raise ValidationError(f"edge {src} -> {dst} appears twice")
+            seen.add((src, dst))
+            s, d = self.nodes[src], self.nodes[dst]
+            if isinstance(s, OutputNode):
+                raise ValidationError(f"edge {src} -> {dst}: an Output node has no outgoing edges")
+            if isinstance(d, InputNode):
+                raise ValidationError(f"edge {src} -> {dst}: an Input node has no incoming edges")
+            if tuple(s.out_shape) != tuple(d.in_shape):
+                raise ValidationError(
+                    f"edge {src} -> {dst}: shape mismatch {s.out_shape} -> {d.in_shape}"
+                )
+            if isinstance(d, LIFPopulation) and isinstance(s, LIFPopulation):
+                raise ValidationError(
+                    f"edge {src} -> {dst}: populations connect through a projection (Dense/Conv2d)"
+                )
+        for name, node in self.nodes.items():
+            n_in = len(self.predecessors(name))
+            if isinstance(node, _SINGLE_INPUT) and n_in != 1:
+                raise ValidationError(
+                    f"node '{name}': {node.kind} needs exactly one incoming edge, has {n_in}"
+                )
+
+    def predecessors(self, name: str) -> List[str]:
+        """Names of nodes with an edge into ``name``, in edge order."""
+        return [s for s, d in self.edges if d == name]
+
+    def successors(self, name: str) -> List[str]:
+        """Names of nodes ``name`` has an edge to, in edge order."""
+        return [d for s, d in self.edges if s == name]
+
+    def of_type(self, cls) -> Dict[str, Node]:
+        """The nodes that are instances of ``cls``, in insertion order."""
+        return {k: v for k, v in self.nodes.items() if isinstance(v, cls)}
+
+    @property
+    def populations(self) -> Dict[str, LIFPopulation]:
+        return self.of_type(LIFPopulation)  # type: ignore[return-value]
+
+    @property
+    def projections(self) -> Dict[str, _Weighted]:
+        return self.of_type(_PROJECTIONS)  # type: ignore[return-value]
+
+    @property
+    def num_neurons(self) -> int:
+        return sum(p.size for p in self.populations.values())
+
+    @property
+    def num_synapses(self) -> int:
+        return sum(p.num_synapses for p in self.projections.values())
+
+    def has_cycle(self) -> bool:
+        """True when the graph has a directed cycle (recurrence)."""
+        state: Dict[str, int] = {}
+
+        def visit(n: str) -> bool:
+            state[n] = 1
+            for m in self.successors(n):
+                if state.get(m) == 1 or (m not in state and visit(m)):
+                    return True
+            state[n] = 2
+            return False
+
+        return any(n not in state and visit(n) for n in self.nodes)
+
+    def validate(self, profile: HardwareProfile | str | None = None) -> None:
+        """Check every node against ``profile`` (default: the network's own)."""
+        profile = self.profile if profile is None else get_profile(profile)
+        for node in self.nodes.values():
+            node.check(profile)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())

@@ -1,0 +1,342 @@
+"""Hardware profiles: the bit-widths and limits of a target chip, as data.
+
+A :class:`HardwareProfile` is a frozen record of every integer width the
+integer LIF datapath uses and of the per-core / per-chip resource limits.
+The step code and the validators read these numbers; none are hard-coded
+elsewhere.  Sources for every published figure are in the ``sources`` field
+of each profile and in ``docs/profiles.md``.
+
+Conventions (all widths in bits):
+
+* ``weight_bits`` -- magnitude bits of a synaptic weight mantissa.  A
+  mixed-sign weight spans ``[-2**weight_bits, 2**weight_bits - 1]``
+  (Lava's ``clip_weights``), an excitatory one ``[0, 2**weight_bits - 1]``,
+  an inhibitory one ``[-(2**weight_bits - 1), 0]``.
+* ``decay_bits`` -- width of the unsigned decay constants ``du``/``dv``.
+* ``state_bits`` -- width of the signed current ``u`` and voltage ``v``.
+* ``vth_bits`` -- width of the unsigned threshold mantissa; the threshold
+  compared against ``v`` is ``vth << vth_shift``.
+* ``bias_bits`` -- width of the signed bias mantissa; the bias added to ``v``
+  each step is ``bias_mant << bias_exp`` (an arithmetic right shift, i.e.
+  floor, for a negative exponent).
+* ``act_shift`` -- left shift applied to the summed synaptic input before it
+  is added to ``u``.
+* ``graded_spike_bits`` -- payload width of a graded spike (0: binary spikes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Tuple
+
+from .errors import ValidationError
+
+__all__ = [
+    "HardwareProfile",
+    "LOIHI1",
+    "LOIHI2",
+    "generic",
+    "get_profile",
+    "PROFILES",
+]
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """Bit-widths and resource limits of one neuromorphic target.
+
+    All widths are in bits, memory in bits, counts in units (neurons, axons,
+    cores), delays in time steps.  ``sources`` maps a field name to the
+    publication or code the figure comes from.
+    """
+
+    name: str
+    # --- synapses -------------------------------------------------------
+    weight_bits: int = 8
+    weight_exp_min: int = -8
+    weight_exp_max: int = 7
+    delay_max_steps: int = 62
+    graded_spike_bits: int = 0
+    # --- neuron datapath --------------------------------------------------
+    decay_bits: int = 12
+    state_bits: int = 24
+    act_shift: int = 6
+    vth_bits: int = 17
+    vth_shift: int = 6
+    bias_bits: int = 13
+    bias_exp_min: int = 0
+    bias_exp_max: int = 7
+    # --- resources ----------------------------------------------------------
+    neurons_per_core: int = 1024
+    synapse_memory_bits_per_core: int = 1_048_576
+    input_axons_per_core: int = 4096
+    output_axons_per_core: int = 4096
+    cores_per_chip: int = 128
+    # --- energy / latency per operation (picojoules, nanoseconds) ----------
+    energy_pj: Mapping[str, float] = field(default_factory=dict)
+    latency_ns: Mapping[str, float] = field(default_factory=dict)
+    # --- provenance -----------------------------------------------------------
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        positive = (
+            "weight_bits", "decay_bits", "state_bits", "vth_bits", "bias_bits",
+            "neurons_per_core", "synapse_memory_bits_per_core",
+            "input_axons_per_core", "output_axons_per_core", "cores_per_chip",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValidationError(
+                    f"profile '{self.name}': {name}={value!r} must be a positive integer"
+                )
+        for name in ("delay_max_steps", "graded_spike_bits", "act_shift", "vth_shift"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValidationError(
+                    f"profile '{self.name}': {name}={value!r} must be a non-negative integer"
+                )
+        if self.weight_bits > 15 or self.bias_bits > 31 or self.vth_bits + self.vth_shift > 62:
+            raise ValidationError(
+                f"profile '{self.name}': widths too large (weight_bits<=15, bias_bits<=31, "
+                f"vth_bits+vth_shift<=62)"
+            )
+        if self.state_bits > 32:
+            raise ValidationError(
+                f"profile '{self.name}': state_bits={self.state_bits} exceeds 32 "
+                f"(u and v are held in int32)"
+            )
+        for lo, hi in (("weight_exp_min", "weight_exp_max"), ("bias_exp_min", "bias_exp_max")):
+            if getattr(self, lo) > getattr(self, hi):
+                raise ValidationError(
+                    f"profile '{self.name}': {lo}={getattr(self, lo)} > {hi}={getattr(self, hi)}"
+                )
+        if self.graded_spike_bits > 32:
+            raise ValidationError(
+                f"profile '{self.name}': graded_spike_bits={self.graded_spike_bits} exceeds 32"
+            )
+
+    # ------------------------------------------------------------------
+    # integer ranges (inclusive) of every quantity the IR stores
+    # ------------------------------------------------------------------
+    def weight_range(self, sign_mode: str = "mixed") -> Tuple[int, int]:
+        """Inclusive range of a weight mantissa for a sign mode.
+
+        ``sign_mode`` is ``"mixed"``, ``"excitatory"`` or ``"inhibitory"``;
+        the ranges are those Lava's ``clip_weights`` enforces.
+        """
+        top = 2**self.weight_bits - 1
+        if sign_mode == "mixed":
+            return (-(2**self.weight_bits), top)
+        if sign_mode == "excitatory":
+            return (0, top)
+        if sign_mode == "inhibitory":
+            return (-top, 0)
+        raise ValidationError(
+            f"sign_mode={sign_mode!r} is not one of 'mixed', 'excitatory', 'inhibitory'"
+        )
+
+    def range_of(self, param: str) -> Tuple[int, int]:
+        """Inclusive integer range of a named parameter (``du``, ``vth``, ...)."""
+        try:
+            return self._ranges()[param]
+        except KeyError:
+            raise ValidationError(f"profile '{self.name}' has no range for {param!r}") from None
+
+    def describe_range(self, param: str) -> str:
+        """A short human description of a parameter's range, e.g. ``'12-bit unsigned'``."""
+        return {
+            "du": f"{self.decay_bits}-bit unsigned",
+            "dv": f"{self.decay_bits}-bit unsigned",
+            "vth": f"{self.vth_bits}-bit unsigned",
+            "bias_mant": f"{self.bias_bits}-bit signed",
+            "bias_exp": "bias exponent",
+            "weight_exp": "weight exponent",
+            "num_weight_bits": "weight precision",
+            "delay": f"delay in steps, max {self.delay_max_steps}",
+            "num_message_bits": "graded-spike payload bits",
+            "u": f"{self.state_bits}-bit signed state",
+            "v": f"{self.state_bits}-bit signed state",
+        }.get(param, param)
+
+    def _ranges(self) -> Dict[str, Tuple[int, int]]:
+        state_max = 2 ** (self.state_bits - 1) - 1
+        return {
+            "du": (0, 2**self.decay_bits - 1),
+            "dv": (0, 2**self.decay_bits - 1),
+            "vth": (0, 2**self.vth_bits - 1),
+            "bias_mant": (-(2 ** (self.bias_bits - 1)), 2 ** (self.bias_bits - 1) - 1),
+            "bias_exp": (self.bias_exp_min, self.bias_exp_max),
+            "weight_exp": (self.weight_exp_min, self.weight_exp_max),
+            "num_weight_bits": (1, self.weight_bits),
+            "delay": (0, self.delay_max_steps),
+            "num_message_bits": (0, self.graded_spike_bits),
+            "u": (-state_max, state_max),
+            "v": (-state_max, state_max),
+        }
+
+    @property
+    def max_neurons(self) -> int:
+        """Neurons on one chip: ``neurons_per_core * cores_per_chip``."""
+        return self.neurons_per_core * self.cores_per_chip
+
+    # ------------------------------------------------------------------
+    # serialisation (for the quantized-NIR graph metadata)
+    # ------------------------------------------------------------------
+    def to_dict(self) -> Dict[str, Any]:
+        """Every width and limit as plain Python values (no ``sources``)."""
+        out: Dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = dict(value) if isinstance(value, Mapping) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "HardwareProfile":
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ValidationError`."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValidationError(f"profile: unknown field(s) {', '.join(unknown)}")
+        kwargs: Dict[str, Any] = {}
+        for key, value in data.items():
+            if key in ("energy_pj", "latency_ns"):
+                kwargs[key] = {str(k): float(v) for k, v in dict(value).items()}
+            elif key == "name":
+                kwargs[key] = str(value)
+            else:
+                try:
+                    as_int = int(value)
+                except (TypeError, ValueError):
+                    raise ValidationError(f"profile: {key}={value!r} is not an integer") from None
+                if as_int != value:
+                    raise ValidationError(f"profile: {key}={value!r} is not an integer")
+                kwargs[key] = as_int
+        return cls(**kwargs)
+
+
+_LOIHI1_SOURCES = {
+    "weight_bits": "Davies et al. 2018, IEEE Micro 38(1) 'Loihi: A Neuromorphic Manycore "
+    "Processor with On-Chip Learning', Sec. 'Architecture': 1-9 bit signed weights; "
+    "Lava lava/utils/weightutils.py clip_weights(num_bits=8)",
+    "weight_exp_min": "nengo-loihi nengo_loihi/builder/discretize.py (weight exponent range)",
+    "weight_exp_max": "nengo-loihi nengo_loihi/builder/discretize.py (weight exponent range)",
+    "delay_max_steps": "Lava lava/proc/dense/process.py DelayDense (max delay 62 steps, 6 bits)",
+    "decay_bits": "Lava lava/proc/lif/models.py PyLifModelBitAcc: du, dv unsigned 12-bit",
+    "state_bits": "Lava lava/proc/lif/models.py AbstractPyLifModelFixed: uv_bitwidth = 24",
+    "act_shift": "Lava lava/proc/lif/models.py AbstractPyLifModelFixed: act_shift = 6",
+    "vth_bits": "Lava lava/proc/lif/models.py PyLifModelBitAcc: vth unsigned 17-bit; "
+    "nengo-loihi VTH_MAN_MAX = 2**17 - 1",
+    "vth_shift": "Lava lava/proc/lif/models.py AbstractPyLifModelFixed: vth_shift = 6",
+    "bias_bits": "Lava lava/proc/lif/models.py PyLifModelBitAcc: bias_mant signed 13-bit",
+    "bias_exp_min": "Lava lava/proc/lif/models.py PyLifModelBitAcc: bias_exp unsigned 3-bit",
+    "bias_exp_max": "Lava lava/proc/lif/models.py PyLifModelBitAcc: bias_exp unsigned 3-bit",
+    "neurons_per_core": "Davies et al. 2018: 1,024 neural units (compartments) per core",
+    "cores_per_chip": "Davies et al. 2018: 128 neuromorphic cores per chip",
+    "synapse_memory_bits_per_core": "Davies et al. 2018: 2 Mb SRAM per core of which "
+    "synaptic memory is 128 KB; nengo-loihi MAX_SYNAPSE_BITS = 16384 * 64",
+    "input_axons_per_core": "nengo-loihi nengo_loihi/block.py MAX_IN_AXONS = 4096",
+    "output_axons_per_core": "nengo-loihi nengo_loihi/block.py MAX_OUT_AXONS = 4096",
+    "graded_spike_bits": "Davies et al. 2018: Loihi 1 spikes are binary",
+}
+
+LOIHI1 = HardwareProfile(
+    name="loihi1",
+    weight_bits=8,
+    weight_exp_min=-8,
+    weight_exp_max=7,
+    delay_max_steps=62,
+    graded_spike_bits=0,
+    decay_bits=12,
+    state_bits=24,
+    act_shift=6,
+    vth_bits=17,
+    vth_shift=6,
+    bias_bits=13,
+    bias_exp_min=0,
+    bias_exp_max=7,
+    neurons_per_core=1024,
+    synapse_memory_bits_per_core=16384 * 64,
+    input_axons_per_core=4096,
+    output_axons_per_core=4096,
+    cores_per_chip=128,
+    sources=_LOIHI1_SOURCES,
+)
+"""Intel Loihi 1 (14 nm, 2018): binary spikes, 128 cores of 1,024 compartments."""
+
+_LOIHI2_SOURCES = dict(_LOIHI1_SOURCES)
+_LOIHI2_SOURCES.update(
+    {
+        "graded_spike_bits": "Intel 2021, 'Taking Neuromorphic Computing to the Next Level "
+        "with Loihi 2' (technology brief): graded spikes with up to 32-bit payload; Lava's "
+        "fixed_pt models carry 24-bit payloads (s_out precision=24)",
+        "neurons_per_core": "Intel 2021 Loihi 2 brief: up to 8,192 neurons per core",
+        "cores_per_chip": "Intel 2021 Loihi 2 brief: 128 neuromorphic cores per chip",
+        "synapse_memory_bits_per_core": "Intel 2021 Loihi 2 brief: 192 KB flexible memory per "
+        "core, shared between synapses and neuron state",
+    }
+)
+
+LOIHI2 = HardwareProfile(
+    name="loihi2",
+    weight_bits=8,
+    weight_exp_min=-8,
+    weight_exp_max=7,
+    delay_max_steps=62,
+    graded_spike_bits=24,
+    decay_bits=12,
+    state_bits=24,
+    act_shift=6,
+    vth_bits=17,
+    vth_shift=6,
+    bias_bits=13,
+    bias_exp_min=0,
+    bias_exp_max=7,
+    neurons_per_core=8192,
+    synapse_memory_bits_per_core=192 * 1024 * 8,
+    input_axons_per_core=4096,
+    output_axons_per_core=4096,
+    cores_per_chip=128,
+    sources=_LOIHI2_SOURCES,
+)
+"""Intel Loihi 2 (Intel 4, 2021): graded spikes, 128 cores of up to 8,192 neurons."""
+
+
+def generic(name: str = "generic", **widths: Any) -> HardwareProfile:
+    """A user-defined integer LIF target.
+
+    Starts from Lava's fixed-point datapath widths (the Loihi 2 profile, with
+    bias exponents allowed in ``[-8, 7]`` since Lava's model implements a
+    negative exponent as a right shift) and overrides any field given, e.g.
+    ``generic(weight_bits=6, state_bits=16)``.  Unknown fields raise
+    :class:`ValidationError`.
+    """
+    base = LOIHI2.to_dict()
+    base.update({"name": name, "bias_exp_min": -8, "bias_exp_max": 7})
+    known = set(base)
+    unknown = sorted(set(widths) - known)
+    if unknown:
+        raise ValidationError(
+            f"generic profile: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    base.update(widths)
+    return HardwareProfile.from_dict(base)
+
+
+PROFILES: Dict[str, HardwareProfile] = {"loihi1": LOIHI1, "loihi2": LOIHI2, "generic": generic()}
+"""Named profiles, the registry the command line takes ``--profile`` choices from."""
+
+
+def get_profile(name: str) -> HardwareProfile:
+    """Look up a named profile (``'loihi1'``, ``'loihi2'``, ``'generic'``)."""
+    if isinstance(name, HardwareProfile):
+        return name
+    try:
+        return PROFILES[str(name).lower()]
+    except KeyError:
+        raise ValidationError(
+            f"unknown profile {name!r}; choose one of {', '.join(sorted(PROFILES))}"
+        ) from None
