@@ -43,6 +43,7 @@ __all__ = [
     "read_network",
     "atomic_write",
     "flatten_graph",
+    "flow_order",
 ]
 
 FORMAT = "neurohw.quantized"
@@ -317,6 +318,31 @@ def flatten_graph(graph, prefix: str = "") -> Tuple[Dict[str, Any], List[Tuple[s
     return nodes, edges
 
 
+def flow_order(names, edges) -> List[str]:
+    """Order node names along the data flow: breadth-first from nodes without
+    incoming edges (the inputs), following edges; nodes left over (cycles
+    not reachable from an input) keep their given order at the end."""
+    names = list(names)
+    succ: Dict[str, List[str]] = {n: [] for n in names}
+    has_pred = set()
+    for s, d in edges:
+        if s in succ and d in succ:
+            succ[s].append(d)
+            has_pred.add(d)
+    order: List[str] = []
+    seen = set()
+    queue = [n for n in names if n not in has_pred]
+    while queue:
+        n = queue.pop(0)
+        if n in seen:
+            continue
+        seen.add(n)
+        order.append(n)
+        queue.extend(m for m in succ[n] if m not in seen)
+    order.extend(n for n in names if n not in seen)
+    return order
+
+
 def _profile_from_meta(meta: Mapping[str, Any], where: str) -> HardwareProfile:
     name = _str(meta.get("profile"))
     if name is None:
@@ -396,7 +422,7 @@ def network_from_nir(graph, source: str = "graph") -> ir.Network:
             if not progressed:
                 name = next(iter(pending))
                 raise FileFormatError(f"{source}: node '{name}': cannot determine its input shape")
-        ordered = {k: built[k] for k in flat_nodes}
+        ordered = {k: built[k] for k in flow_order(flat_nodes, edges)}
         return ir.Network(nodes=ordered, edges=tuple(edges), profile=profile, dt_s=dt_s)
     except ValidationError as exc:
         raise FileFormatError(f"{source}: {exc}") from None

@@ -1,0 +1,1 @@
+"""Backends that run neurohw networks on other simulators (Lava)."""

@@ -1,0 +1,80 @@
+"""The ``neurohw`` command line: a thin layer over the library.
+
+``main(argv=None) -> int`` parses arguments, runs one subcommand and returns
+the exit status: 0 on success, 1 when a check fails (e.g. ``verify`` finds a
+divergence), 2 on bad input.  Errors print one line on stderr naming the
+file (and node/parameter where it applies); no traceback reaches the user
+unless ``NEUROHW_DEBUG=1`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+from .. import __version__
+from ..errors import NeurohwError
+from . import inspect_cmd
+
+__all__ = ["main", "build_parser"]
+
+# one module per subcommand, each with add_args(parser) and run(args) -> int
+SUBCOMMANDS = {
+    "inspect": inspect_cmd,
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one line and exit status 2."""
+
+    def error(self, message):  # pragma: no cover - exercised via main()
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="neurohw",
+        description="Quantize, emulate, verify and export spiking networks for neuromorphic chips.",
+    )
+    parser.add_argument("--version", action="version", version=f"neurohw {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=module.HELP, description=module.__doc__)
+        module.add_args(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``neurohw`` console script; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return int(exc.code or 0)
+    if not getattr(args, "_run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except NeurohwError as exc:
+        print(f"neurohw {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"neurohw {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still one line unless debugging
+        if os.environ.get("NEUROHW_DEBUG"):
+            raise
+        print(
+            f"neurohw {args.command}: internal error: {type(exc).__name__}: {exc} "
+            f"(set NEUROHW_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return 3
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
