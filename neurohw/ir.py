@@ -158,8 +158,8 @@ class LIFPopulation(Node):
     du: int = 0
     dv: int = 0
     vth: int = 0
-    bias_mant: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int32))
-    bias_exp: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int32))
+    bias_mant: np.ndarray = 0  # scalar or per-neuron array; stored per neuron
+    bias_exp: np.ndarray = 0
 
     def __post_init__(self):
         w = self.where

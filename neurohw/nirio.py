@@ -214,11 +214,14 @@ def write_network(net: ir.Network, path: PathLike) -> Path:
 # ---------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------
-def load_nir(path: PathLike):
+def load_nir(path: PathLike, infer_types: bool = True):
     """Read any NIR file, turning every failure into a one-line :class:`FileFormatError`.
 
-    Type checking is tried first; a graph NIR's checker rejects (some valid
-    exporters write shapes it cannot infer) is read again without it.
+    With ``infer_types`` NIR's type inference runs first (it fills in shapes,
+    and adds an ``Output`` node after every leaf that lacks one); a graph its
+    checker rejects (NIR 1.0.8 infers a grouped convolution's input channels
+    wrongly, for one) is read again without it.  ``infer_types=False`` reads
+    the graph exactly as stored.
     """
     path = Path(path)
     if not path.exists():
@@ -239,7 +242,7 @@ def load_nir(path: PathLike):
         raise FileFormatError(f"{path}: cannot open ({_one_line(exc)})") from None
     nir = _nir()
     first: Optional[Exception] = None
-    for type_check in (True, False):
+    for type_check in ((True, False) if infer_types else (False,)):
         try:
             graph = nir.read(path, type_check=type_check)
             break
@@ -501,5 +504,5 @@ def _convert(name, node, built, preds, nir, source) -> Optional[ir.Node]:
 
 def read_network(path: PathLike) -> ir.Network:
     """Read a quantized NIR file into an integer :class:`~neurohw.ir.Network`."""
-    graph = load_nir(path)
+    graph = load_nir(path, infer_types=False)  # exactly as stored: no added nodes
     return network_from_nir(graph, source=str(path))

@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+
+import neurohw as nh
+from neurohw import ir
+from neurohw.testing import random_network
+
+from conftest import small_chain
+
+
+def test_small_chain_properties():
+    net = small_chain()
+    assert net.num_neurons == 4
+    assert net.predecessors("l") == ["d"]
+    assert not net.has_cycle()
+    assert net.nodes["l"].bias_mant.dtype == np.int32
+
+
+def test_arrays_are_read_only_and_nodes_frozen():
+    net = small_chain()
+    with pytest.raises(ValueError):
+        net.nodes["d"].weight[0, 0] = 1
+    with pytest.raises(AttributeError):
+        net.nodes["l"].vth = 3
+
+
+@pytest.mark.parametrize(
+    "pop_kwargs, message",
+    [
+        ({"vth": 140000}, r"node 'l': vth=140000 above allowed range \[0, 131071\] \(17-bit unsigned\)"),
+        ({"du": 4096}, r"node 'l': du=4096 above allowed range \[0, 4095\]"),
+        ({"dv": -1}, r"node 'l': dv=-1 below allowed range \[0, 4095\]"),
+        ({"bias_mant": [0, 0, 5000, 0]}, r"node 'l': bias_mant\[2\]=5000 above allowed range \[-4096, 4095\]"),
+        ({"bias_exp": -1}, r"node 'l': bias_exp\[0\]=-1 below allowed range \[0, 7\]"),
+        ({"vth": np.nan}, r"node 'l': vth=nan is not finite"),
+        ({"bias_mant": [1, 2]}, r"node 'l': bias_mant has shape \(2,\), expected \(4,\)"),
+    ],
+)
+def test_population_errors_name_node_param_value_range(pop_kwargs, message):
+    with pytest.raises(nh.ValidationError, match=message):
+        small_chain(**pop_kwargs)
+
+
+def test_weight_errors():
+    base = dict(weight=np.zeros((2, 3), int))
+    with pytest.raises(nh.ValidationError, match=r"node 'w': weight\[0, 1\]=300 above allowed range \[-256, 255\]"):
+        nh.Network({"i": ir.InputNode("i", (3,)),
+                    "w": ir.Dense("w", weight=[[0, 300, 0], [0, 0, 0]])}, [("i", "w")], "loihi1")
+    with pytest.raises(nh.ValidationError, match=r"weight\[0, 0\]=-1 below allowed range \[0, 255\] \(8-bit excitatory"):
+        nh.Network({"i": ir.InputNode("i", (3,)),
+                    "w": ir.Dense("w", weight=[[-1, 0, 0], [0, 0, 0]], sign_mode="excitatory")},
+                   [("i", "w")], "loihi1")
+    with pytest.raises(nh.ValidationError, match=r"node 'w': weight_exp=9 above allowed range \[-8, 7\]"):
+        nh.Network({"i": ir.InputNode("i", (3,)), "w": ir.Dense("w", weight_exp=9, **base)},
+                   [("i", "w")], "loihi2")
+    with pytest.raises(nh.ValidationError, match=r"delay\[1, 2\]=63 above allowed range \[0, 62\]"):
+        d = np.zeros((2, 3), int)
+        d[1, 2] = 63
+        nh.Network({"i": ir.InputNode("i", (3,)), "w": ir.Dense("w", delay=d, **base)},
+                   [("i", "w")], "loihi2")
+    with pytest.raises(nh.ValidationError, match=r"num_message_bits=3 above allowed range \[0, 0\]"):
+        nh.Network({"i": ir.InputNode("i", (3,)), "w": ir.Dense("w", num_message_bits=3, **base)},
+                   [("i", "w")], "loihi1")
+    with pytest.raises(nh.ValidationError, match="sign_mode='both'"):
+        ir.Dense("w", sign_mode="both", **base)
+
+
+def test_graph_errors():
+    i = ir.InputNode("i", (3,))
+    d = ir.Dense("d", weight=np.zeros((2, 4), int))
+    with pytest.raises(nh.ValidationError, match=r"edge i -> d: shape mismatch \(3,\) -> \(4,\)"):
+        nh.Network({"i": i, "d": d}, [("i", "d")], "loihi2")
+    with pytest.raises(nh.ValidationError, match="no node named 'x'"):
+        nh.Network({"i": i}, [("i", "x")], "loihi2")
+    with pytest.raises(nh.ValidationError, match="needs exactly one incoming edge, has 0"):
+        nh.Network({"i": i, "d": d}, [], "loihi2")
+    with pytest.raises(nh.ValidationError, match="dict key differs"):
+        nh.Network({"j": i}, [], "loihi2")
+    with pytest.raises(nh.ValidationError, match="dt_s"):
+        nh.Network({"i": i}, [], "loihi2", dt_s=0)
+    p = ir.LIFPopulation("p", (3,))
+    with pytest.raises(nh.ValidationError, match="through a projection"):
+        nh.Network({"i": i, "p": p, "q": ir.LIFPopulation("q", (3,))},
+                   [("i", "p"), ("p", "q")], "loihi2")
+
+
+def test_recurrence_is_allowed():
+    nodes = {
+        "i": ir.InputNode("i", (3,)),
+        "d": ir.Dense("d", weight=np.ones((3, 3), int)),
+        "p": ir.LIFPopulation("p", (3,)),
+        "r": ir.Dense("r", weight=-np.ones((3, 3), int)),
+    }
+    net = nh.Network(nodes, [("i", "d"), ("d", "p"), ("p", "r"), ("r", "p")], "loihi2")
+    assert net.has_cycle()
+    assert net.predecessors("p") == ["d", "r"]
+
+
+def test_conv_geometry():
+    c = ir.Conv2d("c", weight=np.ones((6, 1, 3, 3), int), input_shape=(2, 9, 7), stride=2,
+                  padding=1, groups=2)
+    assert c.out_shape == (6, 5, 4)
+    # 1x1 no-padding conv: synapses = out_channels * in_per_group * positions
+    c1 = ir.Conv2d("c1", weight=np.ones((3, 2, 1, 1), int), input_shape=(2, 4, 4))
+    assert c1.num_synapses == 3 * 2 * 16
+    # padding taps are not synapses: 3x3 "same" conv on 3x3 input has 9+... taps
+    c2 = ir.Conv2d("c2", weight=np.ones((1, 1, 3, 3), int), input_shape=(1, 3, 3), padding=1)
+    assert c2.num_synapses == sum(
+        sum(1 for di in (-1, 0, 1) for dj in (-1, 0, 1) if 0 <= i + di < 3 and 0 <= j + dj < 3)
+        for i in range(3) for j in range(3))
+    with pytest.raises(nh.ValidationError, match="does not fit input channels"):
+        ir.Conv2d("c", weight=np.ones((2, 3, 3, 3), int), input_shape=(2, 9, 7))
+    assert ir.SumPool2d("p", input_shape=(3, 7, 7)).out_shape == (3, 3, 3)
+    assert ir.Flatten("f", input_shape=(3, 4, 5), start_dim=1).out_shape == (3, 20)
+
+
+def test_validate_against_other_profile():
+    net = small_chain(profile="generic", bias_exp=-3)
+    with pytest.raises(nh.ValidationError, match=r"bias_exp\[0\]=-3 below allowed range \[0, 7\]"):
+        net.validate("loihi2")
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_networks_are_valid(seed):
+    net = random_network(np.random.default_rng(seed))
+    net.validate()
+    assert net.num_neurons > 0
