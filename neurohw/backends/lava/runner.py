@@ -108,7 +108,7 @@ def build_processes(net: ir.Network, inputs: Mapping[str, np.ndarray]) -> Dict[s
                 name=name,
             )
             if node.delay is not None:
-                delays = np.asarray(node.delay, dtype=np.int32).copy()
+                delays = np.asarray(node.delay, dtype=int).copy()  # Lava checks dtype == int
                 procs[name] = DelayDense(delays=delays, max_delay=int(delays.max()), **kwargs)
             else:
                 procs[name] = Dense(**kwargs)
