@@ -1,0 +1,212 @@
+"""The bit-exact emulator: runs an integer :class:`~neurohw.ir.Network` for T steps.
+
+Timing is Lava's (``docs/fixed-point.md``): input row ``t`` is emitted at
+step ``t``; a projection delivers at step ``t + 1 + delay`` what it
+accumulated from its source's output of step ``t``; a population integrates
+what is delivered at step ``t``.  Output row ``t`` of every recorded array
+equals index ``t`` of a Lava ``Monitor`` for the same input.
+
+Supported nodes: Input, Dense (with delays and graded input payloads),
+LIFPopulation (any topology, recurrence included), Output.  Conv2d,
+SumPool2d and Flatten raise :class:`~neurohw.errors.ValidationError` naming
+the node (they are the next step of the emulator work).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, Mapping, Optional, Tuple
+
+import numpy as np
+
+from .. import ir
+from ..errors import ValidationError
+from ..fixedpoint import as_int_array, effective_weights, scaled_bias
+from .steps import LIFParams, LIFState, apply_exp, dense_accumulate, lif_step, wrap32
+
+__all__ = ["EmulatorRun", "run", "prepare_input", "RECORDABLE"]
+
+RECORDABLE = ("spikes", "v", "u")
+_EXACT_F64 = 2**53
+
+
+@dataclass
+class EmulatorRun:
+    """Recorded arrays per population ``NAME``, each of shape ``(B, T, n)``.
+
+    ``spikes`` are ``np.int8`` (0/1); ``v`` and ``u`` are ``np.int32``.
+    :meth:`to_npz_dict` gives the ``NAME.spikes`` / ``NAME.v`` / ``NAME.u``
+    layout of the emulator-output contract.
+    """
+
+    num_steps: int
+    batch_size: int
+    spikes: Dict[str, np.ndarray] = field(default_factory=dict)
+    v: Dict[str, np.ndarray] = field(default_factory=dict)
+    u: Dict[str, np.ndarray] = field(default_factory=dict)
+
+    def to_npz_dict(self) -> Dict[str, np.ndarray]:
+        out: Dict[str, np.ndarray] = {}
+        for var in RECORDABLE:
+            for name, arr in getattr(self, var).items():
+                out[f"{name}.{var}"] = arr
+        return out
+
+
+def prepare_input(net: ir.Network, x, source: str = "input") -> Dict[str, np.ndarray]:
+    """Check and normalize inputs to ``{input_name: int64 array (B, T, n)}``.
+
+    ``x`` is ``(T, n)`` or ``(B, T, n)`` for a network with one Input node,
+    or a dict by Input name.  Values must be 0/1, or fit the payload width of
+    the graded projections the input feeds.
+    """
+    in_nodes = net.of_type(ir.InputNode)
+    if not isinstance(x, Mapping):
+        if len(in_nodes) != 1:
+            raise ValidationError(
+                f"{source}: network has {len(in_nodes)} Input nodes; give inputs by name")
+        x = {next(iter(in_nodes)): x}
+    unknown = sorted(set(x) - set(in_nodes))
+    if unknown:
+        raise ValidationError(f"{source}: no Input node named {', '.join(unknown)}")
+    out: Dict[str, np.ndarray] = {}
+    shapes = set()
+    for name, node in in_nodes.items():
+        if name not in x:
+            raise ValidationError(f"{source}: input for node '{name}' is missing")
+        arr = np.asarray(x[name])
+        n = int(np.prod(node.shape))
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3 or arr.shape[2] != n or arr.shape[1] < 1 or arr.shape[0] < 1:
+            raise ValidationError(
+                f"{source}: input for node '{name}' has shape {np.asarray(x[name]).shape}, "
+                f"expected (T, {n}) or (B, T, {n})")
+        bits = max((net.nodes[s].num_message_bits for s in net.successors(name)
+                    if isinstance(net.nodes[s], ir.Dense)), default=0)
+        hi = 1 if bits == 0 else 2**bits - 1
+        what = "binary spikes" if bits == 0 else f"{bits}-bit graded payload"
+        out[name] = as_int_array(arr, f"{source}: input for node '{name}'", "x", 0, hi, what,
+                                 dtype=np.int64)
+        shapes.add(arr.shape[:2])
+    if len(shapes) > 1:
+        raise ValidationError(f"{source}: inputs differ in batch size or length: {sorted(shapes)}")
+    return out
+
+
+class _Proj:
+    """Precomputed, read-only data of one Dense projection."""
+
+    def __init__(self, node: ir.Dense, profile, batch: int):
+        self.node = node
+        w = effective_weights(node.weight, node.sign_mode, node.num_weight_bits,
+                              profile.weight_bits)
+        self.exp = int(node.weight_exp)
+        n_out, n_in = w.shape
+        self.n_out = n_out
+        payload = 1 if node.num_message_bits == 0 else (1 << node.num_message_bits) - 1
+        bound = int(np.abs(w).sum(axis=1).max(initial=0)) * payload
+        if node.delay is None:
+            self.delays = None
+            self.w = w
+            self.wt_f = w.T.astype(np.float64) if bound < _EXACT_F64 else None
+            self.max_delay = 0
+        else:
+            d = node.delay.astype(np.int64)
+            self.max_delay = int(d.max(initial=0))
+            # one weight matrix per delay value k, stacked: (K+1) * n_out rows
+            stack = np.concatenate([np.where(d == k, w, 0) for k in range(self.max_delay + 1)])
+            self.w = stack
+            self.wt_f = stack.T.astype(np.float64) if bound < _EXACT_F64 else None
+        # ring buffer: column k is delivered k steps after the next one
+        self.buf = np.zeros((batch, self.max_delay + 1, n_out), dtype=np.int64)
+
+    def deliver(self) -> np.ndarray:
+        """What the projection sends this step (its buffer head), int64 (B, n_out)."""
+        return self.buf[:, 0]
+
+    def accumulate(self, s_in: np.ndarray) -> None:
+        """Shift the buffer one step and add this step's weighted input."""
+        a = dense_accumulate(s_in, self.w, self.wt_f)
+        a = apply_exp(a, self.exp)
+        B = s_in.shape[0]
+        a = a.reshape(B, self.max_delay + 1, self.n_out)
+        buf = np.roll(self.buf, -1, axis=1)
+        buf[:, -1] = 0
+        # Lava keeps the buffer in int32 (DelayDense) / sends int32 (Dense)
+        self.buf = wrap32(buf + a)
+
+
+def _lif_params(pop: ir.LIFPopulation, profile) -> LIFParams:
+    unity = 1 << profile.decay_bits
+    return LIFParams(
+        decay_u=unity - (pop.du + 1),
+        decay_v=unity - pop.dv,
+        bias=scaled_bias(pop.bias_mant, pop.bias_exp).reshape(-1),
+        vth_scaled=int(pop.vth) << profile.vth_shift,
+        act_shift=profile.act_shift,
+        half=1 << (profile.state_bits - 1),
+    )
+
+
+def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool = False,
+        source: str = "input") -> EmulatorRun:
+    """Emulate ``net`` bit-exactly on input ``x`` (see :func:`prepare_input`).
+
+    ``record`` is any of ``"spikes"``, ``"v"``, ``"u"``.  Returns an
+    :class:`EmulatorRun` with arrays of shape ``(B, T, n)`` per population.
+    ``progress`` shows a progress bar (tqdm) over the steps.
+    """
+    record = tuple(record)
+    bad = sorted(set(record) - set(RECORDABLE))
+    if bad:
+        raise ValidationError(f"record: unknown variable(s) {', '.join(bad)}; use spikes, v, u")
+    for name, node in net.nodes.items():
+        if isinstance(node, (ir.Conv2d, ir.SumPool2d, ir.Flatten)):
+            raise ValidationError(
+                f"node '{name}': {node.kind} is not supported by the emulator yet")
+    inputs = prepare_input(net, x, source)
+    B, T = next(iter(inputs.values())).shape[:2]
+    profile = net.profile
+    projs = {k: _Proj(n, profile, B) for k, n in net.of_type(ir.Dense).items()}
+    pops = net.populations
+    params = {k: _lif_params(p, profile) for k, p in pops.items()}
+    state = {k: LIFState(np.zeros((B, p.size), np.int64), np.zeros((B, p.size), np.int64))
+             for k, p in pops.items()}
+    # what feeds each population: projections (delivered) or inputs (same step)
+    feeds = {k: net.predecessors(k) for k in pops}
+    result = EmulatorRun(num_steps=T, batch_size=B)
+    for var in record:
+        for k, p in pops.items():
+            dtype = np.int8 if var == "spikes" else np.int32
+            getattr(result, var)[k] = np.zeros((B, T, p.size), dtype=dtype)
+    steps = range(T)
+    if progress:
+        steps = _progress(steps, T)
+    for t in steps:
+        outputs: Dict[str, np.ndarray] = {k: v[:, t] for k, v in inputs.items()}
+        for k, pop in pops.items():
+            a = np.zeros((B, pop.size), np.int64)
+            for src in feeds[k]:
+                a = a + (projs[src].deliver() if src in projs else outputs[src])
+            st, s = lif_step(state[k], a, params[k])
+            state[k] = st
+            outputs[k] = s
+            if "spikes" in record:
+                result.spikes[k][:, t] = s
+            if "v" in record:
+                result.v[k][:, t] = st.v
+            if "u" in record:
+                result.u[k][:, t] = st.u
+        for k, proj in projs.items():
+            (src,) = net.predecessors(k)
+            proj.accumulate(outputs[src])
+    return result
+
+
+def _progress(it, total):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # progress bars are optional
+        return it
+    return tqdm(it, total=total, unit="step", desc="emulate", leave=False)
