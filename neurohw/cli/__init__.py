@@ -16,13 +16,15 @@ from typing import List, Optional
 
 from .. import __version__
 from ..errors import NeurohwError
-from . import inspect_cmd
+from . import emulate_cmd, inspect_cmd, verify_cmd
 
 __all__ = ["main", "build_parser"]
 
 # one module per subcommand, each with add_args(parser) and run(args) -> int
 SUBCOMMANDS = {
     "inspect": inspect_cmd,
+    "emulate": emulate_cmd,
+    "verify": verify_cmd,
 }
 
 

@@ -1,0 +1,52 @@
+"""Helpers shared by subcommands: loading inputs and networks, parsing lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FileFormatError, ValidationError
+from ..nirio import read_network
+
+
+def load_array(path: str) -> np.ndarray:
+    """Load a ``.npy`` file (never a pickle) or the single array of an ``.npz``."""
+    p = Path(path)
+    if not p.exists():
+        raise FileFormatError(f"{p}: no such file")
+    if p.is_dir():
+        raise FileFormatError(f"{p}: is a directory, not an array file")
+    with open(p, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY" and magic[:4] != b"PK\x03\x04":
+        raise FileFormatError(f"{p}: not a .npy/.npz array (no NumPy or zip header)")
+    try:
+        data = np.load(p, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise FileFormatError(f"{p}: holds Python objects (pickle); neurohw never loads "
+                                  f"pickles, save a numeric array") from None
+        raise FileFormatError(f"{p}: not a .npy/.npz array ({exc})") from None
+    except Exception as exc:
+        raise FileFormatError(f"{p}: not a .npy/.npz array ({type(exc).__name__}: {exc})") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        with data:
+            keys = list(data.keys())
+            if len(keys) != 1:
+                raise FileFormatError(f"{p}: .npz must hold exactly one array, has {len(keys)}")
+            data = data[keys[0]]
+    return data
+
+
+def load_model(path: str):
+    return read_network(path)
+
+
+def parse_record(text: str):
+    """``"v,u"`` -> ``("spikes", "v", "u")`` (spikes always recorded)."""
+    items = [s.strip() for s in text.split(",") if s.strip()] if text else []
+    bad = [s for s in items if s not in ("spikes", "v", "u")]
+    if bad:
+        raise ValidationError(f"--record: unknown variable(s) {', '.join(bad)}; use v, u")
+    return ("spikes",) + tuple(s for s in ("v", "u") if s in items)

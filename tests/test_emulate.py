@@ -1,0 +1,115 @@
+"""The emulator against Lava's fixed_pt models, bit for bit."""
+
+import numpy as np
+import pytest
+
+import neurohw as nh
+from neurohw import ir
+from neurohw.backends.lava import run_lava
+from neurohw.emulate import run
+from neurohw.testing import random_network
+from neurohw.verify import compare, verify_against_lava
+
+pytestmark = pytest.mark.lava
+
+
+def _assert_matches_lava(net, x, record=("spikes", "v", "u")):
+    emu = run(net, x, record=record)
+    lava = run_lava(net, x, record=record)
+    for var in record:
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(emu, var)[p][0], getattr(lava, var)[p],
+                                          err_msg=f"{p}.{var}")
+    return emu
+
+
+def _random_case(seed, steps=30):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, ["loihi1", "loihi2"][seed % 2], conv=False, delays=True)
+    n = net.nodes["input"].shape[0]
+    p = rng.uniform(0.05, 0.9)
+    x = (rng.random((steps, n)) < p).astype(np.int8)
+    return net, x
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_networks_bit_exact(seed):
+    net, x = _random_case(seed)
+    _assert_matches_lava(net, x)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(6, 80))
+def test_random_networks_bit_exact_slow(seed):
+    net, x = _random_case(seed, steps=60)
+    _assert_matches_lava(net, x)
+
+
+def _overflow_net(n_in, weight, weight_exp, du, dv, vth, bias_mant, bias_exp, profile="loihi2"):
+    nodes = {
+        "in": ir.InputNode("in", (n_in,)),
+        "d": ir.Dense("d", weight=np.full((3, n_in), weight), weight_exp=weight_exp,
+                      num_weight_bits=8),
+        "l": ir.LIFPopulation("l", (3,), du=du, dv=dv, vth=vth, bias_mant=bias_mant,
+                              bias_exp=bias_exp),
+    }
+    return nh.Network(nodes, [("in", "d"), ("d", "l")], profile)
+
+
+@pytest.mark.parametrize("n_in, weight, weight_exp, du, dv, vth, bias", [
+    (300, 254, 7, 0, 0, 131071, (4095, 7)),      # u wraps at 24 bits, v saturates
+    (1200, 254, 7, 0, 0, 131071, (4095, 7)),     # (a << 6) exceeds int32: Lava wraps at 32 bits
+    (300, -256, 7, 0, 0, 131071, (-4096, 7)),    # negative extremes
+    (50, 254, 4, 4095, 0, 131071, (4095, 7)),    # u cleared each step; v clips at +2^23-1
+    (64, 200, -8, 17, 4095, 0, (-1, 0)),          # floor shifts of negative values
+])
+def test_engineered_wrap_and_clip(n_in, weight, weight_exp, du, dv, vth, bias):
+    net = _overflow_net(n_in, weight, weight_exp, du, dv, vth, *bias)
+    x = np.ones((25, n_in), np.int8)
+    x[::3] = 0
+    emu = _assert_matches_lava(net, x)
+    if weight_exp == 7:
+        assert np.abs(emu.u["l"]).max() > 2**22  # the wrap region was reached
+
+
+def test_batch_equals_single_samples():
+    net, _ = _random_case(3)
+    rng = np.random.default_rng(9)
+    n = net.nodes["input"].shape[0]
+    xb = rng.integers(0, 2, (5, 40, n))
+    batch = run(net, xb, record=("spikes", "v", "u"))
+    for b in range(5):
+        single = run(net, xb[b], record=("spikes", "v", "u"))
+        for var in ("spikes", "v", "u"):
+            for p in net.populations:
+                assert np.array_equal(getattr(batch, var)[p][b], getattr(single, var)[p][0])
+
+
+def test_verify_reports_first_divergence():
+    net, x = _random_case(1)
+    res = verify_against_lava(net, x)
+    assert res.bit_exact, res.describe()
+    assert "bit-exact" in res.describe()
+    # tamper with the emulator's output at a known place: compare must find it
+    emu = run(net, x, record=("spikes", "v", "u"))
+    expected = {var: {p: getattr(emu, var)[p].copy() for p in net.populations}
+                for var in ("spikes", "v", "u")}
+    pop = list(net.populations)[-1]
+    expected["v"][pop][0, 17, 0] += 1
+    expected["u"][pop][0, 21, 0] += 5
+    res = compare(expected, emu)
+    assert not res.bit_exact
+    d = res.divergence
+    assert (d.step, d.node, d.neuron, d.variable) == (17, pop, 0, "v")
+    assert d.expected == d.got + 1 and d.last_equal_step == 16
+    assert "first divergence at step 17" in res.describe()
+
+
+def test_input_validation():
+    net, x = _random_case(0)
+    with pytest.raises(nh.ValidationError, match=r"expected \(T, \d+\) or \(B, T, \d+\)"):
+        run(net, x[:, :-1] if x.shape[1] > 1 else np.zeros((3, 2)))
+    with pytest.raises(nh.ValidationError, match=r"x\[0, 0, 0\]=3 above allowed range \[0, 1\] \(binary spikes\)"):
+        run(net, np.full_like(x, 3))
+    with pytest.raises(nh.ValidationError, match="record"):
+        run(net, x, record=("w",))
