@@ -6,7 +6,10 @@ What it does today (the foundation stage):
 2. writes it as quantized NIR, reads it back, checks every integer survived;
 3. prints `neurohw inspect` of the file;
 4. runs it for 200 steps in Lava's bit-accurate simulator (Loihi2SimCfg,
-   fixed_pt) on a random spike input and saves a raster plot.
+   fixed_pt) on a random spike input and saves a raster plot;
+5. runs the same input through neurohw's emulator and checks it is
+   bit-exact with Lava (spikes, v and u at every step), then emulates a
+   batch of 64 inputs at once.
 
 Outputs go to ./out/.  Later issues grow this into the full pipeline
 (trained model -> quantize -> emulate -> verify -> export).
@@ -57,7 +60,7 @@ def main() -> int:
         for field in ("weight", "delay", "bias_mant", "bias_exp"):
             a, b = getattr(node, field, None), getattr(back.nodes[name], field, None)
             assert (a is None and b is None) or np.array_equal(a, b), (name, field)
-    print(f"[1/3] wrote {path} and read it back: every integer identical\n")
+    print(f"[1/4] wrote {path} and read it back: every integer identical\n")
     cli(["inspect", str(path)])
 
     steps = 200
@@ -67,7 +70,7 @@ def main() -> int:
     t0 = time.perf_counter()
     run = run_lava(back, x, record=("spikes", "v"))
     secs = time.perf_counter() - t0
-    print(f"\n[2/3] Lava Loihi2SimCfg(fixed_pt): {steps} steps in {secs:.2f} s "
+    print(f"\n[2/4] Lava Loihi2SimCfg(fixed_pt): {steps} steps in {secs:.2f} s "
           f"({secs / steps * 1e3:.2f} ms/step incl. start-up)")
     for name, s in run.spikes.items():
         rate = s.mean() / back.dt_s
@@ -77,8 +80,27 @@ def main() -> int:
 
     fig = raster({"input": x, **run.spikes}, out / "demo_raster.png",
                  title="Lava fixed_pt run of the demo network", dt_s=back.dt_s)
-    print(f"\n[3/3] raster saved to {fig}")
-    return 0
+    print(f"\n[3/4] raster saved to {fig}")
+
+    from neurohw.emulate import run as emulate
+    from neurohw.verify import compare
+
+    t0 = time.perf_counter()
+    emu = emulate(back, x, record=("spikes", "v"))
+    secs_emu = time.perf_counter() - t0
+    expected = {"spikes": {k: v[None] for k, v in run.spikes.items()},
+                "v": {k: v[None] for k, v in run.v.items()}}
+    result = compare(expected, emu, ("spikes", "v"))
+    print(f"\n[4/4] emulator, same input: {secs_emu * 1e3:.1f} ms for {steps} steps; "
+          f"vs Lava: {result.describe()}")
+    xb = (rng.random((64, steps, 100)) < 0.05).astype(np.int8)
+    t0 = time.perf_counter()
+    batch = emulate(back, xb)
+    secs_b = time.perf_counter() - t0
+    per_sample = {k: v.sum(axis=(1, 2)) for k, v in batch.spikes.items()}
+    print(f"      batch of 64 x {steps} steps in {secs_b:.2f} s; spikes per sample: " + ", ".join(
+        f"{k} {c.min()}..{c.max()}" for k, c in per_sample.items()))
+    return 0 if result.bit_exact else 1
 
 
 if __name__ == "__main__":
