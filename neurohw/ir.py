@@ -102,8 +102,8 @@ class Node:
 
 
 @dataclass(frozen=True, eq=False)
-class InputNode(Node):
-    """Spike source; ``shape`` excludes batch and time axes."""
+class _Terminal(Node):
+    """A graph end (Input or Output): one shape, passed through unchanged."""
 
     shape: Tuple[int, ...] = (1,)
 
@@ -120,21 +120,13 @@ class InputNode(Node):
 
 
 @dataclass(frozen=True, eq=False)
-class OutputNode(Node):
+class InputNode(_Terminal):
+    """Spike source; ``shape`` excludes batch and time axes."""
+
+
+@dataclass(frozen=True, eq=False)
+class OutputNode(_Terminal):
     """Readout; ``shape`` is the shape of what feeds it."""
-
-    shape: Tuple[int, ...] = (1,)
-
-    def __post_init__(self):
-        object.__setattr__(self, "shape", _shape(self.shape, self.where, "shape"))
-
-    @property
-    def in_shape(self):
-        return self.shape
-
-    @property
-    def out_shape(self):
-        return self.shape
 
 
 @dataclass(frozen=True, eq=False)

@@ -280,26 +280,12 @@ _LOIHI2_SOURCES.update(
     }
 )
 
-LOIHI2 = HardwareProfile(
+LOIHI2 = dataclasses.replace(
+    LOIHI1,
     name="loihi2",
-    weight_bits=8,
-    weight_exp_min=-8,
-    weight_exp_max=7,
-    delay_max_steps=62,
     graded_spike_bits=24,
-    decay_bits=12,
-    state_bits=24,
-    act_shift=6,
-    vth_bits=17,
-    vth_shift=6,
-    bias_bits=13,
-    bias_exp_min=0,
-    bias_exp_max=7,
     neurons_per_core=8192,
     synapse_memory_bits_per_core=192 * 1024 * 8,
-    input_axons_per_core=4096,
-    output_axons_per_core=4096,
-    cores_per_chip=128,
     sources=_LOIHI2_SOURCES,
 )
 """Intel Loihi 2 (Intel 4, 2021): graded spikes, 128 cores of up to 8,192 neurons."""
