@@ -393,6 +393,7 @@ class Flatten(Node):
 
 
 _PROJECTIONS = (Dense, Conv2d)
+_SYNAPTIC = (Dense, Conv2d, SumPool2d)  # read spikes, deliver one step later
 _SINGLE_INPUT = (Dense, Conv2d, SumPool2d, Flatten, OutputNode)
 
 
@@ -466,6 +467,30 @@ class Network:
                 raise ValidationError(
                     f"node '{name}': {node.kind} needs exactly one incoming edge, has {n_in}"
                 )
+        for name, node in self.nodes.items():
+            if isinstance(node, _SYNAPTIC):
+                src = self.spike_source(name)
+                if not isinstance(self.nodes[src], (InputNode, LIFPopulation)):
+                    raise ValidationError(
+                        f"node '{name}': a {node.kind} reads spikes from an Input or a LIF "
+                        f"population (optionally through Flatten), not from "
+                        f"{self.nodes[src].kind} '{src}'"
+                    )
+
+    def spike_source(self, name: str) -> str:
+        """The node whose output reaches ``name``'s single input, skipping Flatten nodes.
+
+        Flatten is a pure reshape (no time step, no arithmetic), so a Dense
+        behind ``pop -> Flatten -> Dense`` reads ``pop``'s spikes directly.
+        """
+        (cur,) = self.predecessors(name)
+        seen = {name}
+        while isinstance(self.nodes[cur], Flatten):
+            if cur in seen:
+                raise ValidationError(f"node '{name}': a cycle made only of Flatten nodes")
+            seen.add(cur)
+            (cur,) = self.predecessors(cur)
+        return cur
 
     def predecessors(self, name: str) -> List[str]:
         """Names of nodes with an edge into ``name``, in edge order."""

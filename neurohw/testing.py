@@ -64,7 +64,7 @@ def random_network(rng: np.random.Generator, profile: HardwareProfile | str = "l
                    recurrent: bool = True, delays: bool = True) -> ir.Network:
     """A random feed-forward stack, optionally with a conv front end and recurrence.
 
-    Layout: Input -> [Conv2d -> LIF -> SumPool2d -> Flatten ->] (Dense -> LIF)
+    Layout: Input -> [Conv2d -> LIF -> SumPool2d -> LIF -> Flatten ->] (Dense -> LIF)
     x 1..max_layers -> Output, with random self- or backward recurrent Dense
     projections.  ``dt_s`` is drawn log-uniformly in ``[1e-5, 1e-1]`` seconds.
     """
@@ -107,6 +107,8 @@ def random_network(rng: np.random.Generator, profile: HardwareProfile | str = "l
         kp = 2 if min(hh, ww) >= 2 else 1
         pool = ir.SumPool2d("pool", input_shape=(c, hh, ww), kernel_size=kp, stride=kp)
         last = add(pool, last)
+        last = add(random_population(rng, "pool_lif", pool.out_shape, profile), last)
+        pops.append(last)
         last = add(ir.Flatten("flat", input_shape=pool.out_shape), last)
         width = int(np.prod(pool.out_shape))
     else:

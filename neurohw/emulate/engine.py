@@ -7,9 +7,14 @@ what is delivered at step ``t``.  Output row ``t`` of every recorded array
 equals index ``t`` of a Lava ``Monitor`` for the same input.
 
 Supported nodes: Input, Dense (with delays and graded input payloads),
-LIFPopulation (any topology, recurrence included), Output.  Conv2d,
-SumPool2d and Flatten raise :class:`~neurohw.errors.ValidationError` naming
-the node (they are the next step of the emulator work).
+Conv2d, SumPool2d, Flatten, LIFPopulation (any topology, recurrence
+included), Output.  All activity is kept flat, ``(B, n)`` per node, in the
+row-major order of the node's IR shape (``C, H, W`` for convolutions), so
+Flatten costs nothing.
+
+Synaptic output widths follow Lava: a Dense sends int32 (wraps at 32 bits),
+a Conv (and a SumPool2d, which Lava runs as a Conv with unit weights) wraps
+its output to 24 bits (Lava's ``signed_clamp``, a modulo despite its name).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import numpy as np
 from .. import ir
 from ..errors import ValidationError
 from ..fixedpoint import as_int_array, effective_weights, scaled_bias
-from .steps import LIFParams, LIFState, apply_exp, dense_accumulate, lif_step, wrap32
+from .steps import (LIFParams, LIFState, apply_exp, conv_accumulate, conv_gather_index,
+                    dense_accumulate, lif_step, wrap32, wrap_bits)
 
 __all__ = ["EmulatorRun", "run", "prepare_input", "RECORDABLE"]
 
@@ -82,8 +88,7 @@ def prepare_input(net: ir.Network, x, source: str = "input") -> Dict[str, np.nda
             raise ValidationError(
                 f"{source}: input for node '{name}' has shape {np.asarray(x[name]).shape}, "
                 f"expected (T, {n}) or (B, T, {n})")
-        bits = max((net.nodes[s].num_message_bits for s in net.successors(name)
-                    if isinstance(net.nodes[s], ir.Dense)), default=0)
+        bits = input_payload_bits(net, name)
         hi = 1 if bits == 0 else 2**bits - 1
         what = "binary spikes" if bits == 0 else f"{bits}-bit graded payload"
         out[name] = as_int_array(arr, f"{source}: input for node '{name}'", "x", 0, hi, what,
@@ -92,6 +97,50 @@ def prepare_input(net: ir.Network, x, source: str = "input") -> Dict[str, np.nda
     if len(shapes) > 1:
         raise ValidationError(f"{source}: inputs differ in batch size or length: {sorted(shapes)}")
     return out
+
+
+def input_payload_bits(net: ir.Network, name: str) -> int:
+    """Widest ``num_message_bits`` among the projections reading node ``name`` (0: binary)."""
+    readers = [k for k, n in net.nodes.items()
+               if isinstance(n, (ir.Dense, ir.Conv2d)) and net.spike_source(k) == name]
+    return max((net.nodes[k].num_message_bits for k in readers), default=0)
+
+
+def _payload_max(node) -> int:
+    bits = getattr(node, "num_message_bits", 0)
+    return 1 if bits == 0 else (1 << bits) - 1
+
+
+class _ConvProj:
+    """Precomputed data of one Conv2d or SumPool2d (Lava: ``Conv``), one step of latency."""
+
+    def __init__(self, node, profile, batch: int):
+        if isinstance(node, ir.SumPool2d):
+            c = node.input_shape[0]
+            w = np.ones((c, 1) + tuple(node.kernel_size), np.int64)
+            groups, stride, padding, dilation, exp = c, node.stride, node.padding, (1, 1), 0
+        else:
+            w = effective_weights(node.weight, node.sign_mode, node.num_weight_bits,
+                                  profile.weight_bits)
+            groups, stride, padding, dilation = node.groups, node.stride, node.padding, node.dilation
+            exp = int(node.weight_exp)
+        self.exp = exp
+        c_out, cg, kh, kw = w.shape
+        self.idx = conv_gather_index(node.input_shape, (kh, kw), stride, padding, dilation, groups)
+        # (groups, K, C_out/groups) with K in (c, i, j) order, as the gather index
+        self.w = np.ascontiguousarray(
+            w.reshape(groups, c_out // groups, cg * kh * kw).transpose(0, 2, 1))
+        bound = int(np.abs(self.w).sum(axis=1).max(initial=0)) * _payload_max(node)
+        self.wf = self.w.astype(np.float64) if bound < _EXACT_F64 else None
+        self.n_out = int(np.prod(node.out_shape))
+        self.buf = np.zeros((batch, self.n_out), np.int64)
+
+    def deliver(self) -> np.ndarray:
+        return self.buf
+
+    def accumulate(self, s_in: np.ndarray) -> None:
+        a = conv_accumulate(s_in, self.idx, self.w, self.wf)
+        self.buf = wrap_bits(apply_exp(a, self.exp), 24)
 
 
 class _Proj:
@@ -104,8 +153,7 @@ class _Proj:
         self.exp = int(node.weight_exp)
         n_out, n_in = w.shape
         self.n_out = n_out
-        payload = 1 if node.num_message_bits == 0 else (1 << node.num_message_bits) - 1
-        bound = int(np.abs(w).sum(axis=1).max(initial=0)) * payload
+        bound = int(np.abs(w).sum(axis=1).max(initial=0)) * _payload_max(node)
         if node.delay is None:
             self.delays = None
             self.w = w
@@ -161,20 +209,19 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
     bad = sorted(set(record) - set(RECORDABLE))
     if bad:
         raise ValidationError(f"record: unknown variable(s) {', '.join(bad)}; use spikes, v, u")
-    for name, node in net.nodes.items():
-        if isinstance(node, (ir.Conv2d, ir.SumPool2d, ir.Flatten)):
-            raise ValidationError(
-                f"node '{name}': {node.kind} is not supported by the emulator yet")
     inputs = prepare_input(net, x, source)
     B, T = next(iter(inputs.values())).shape[:2]
     profile = net.profile
-    projs = {k: _Proj(n, profile, B) for k, n in net.of_type(ir.Dense).items()}
+    projs = {k: (_Proj(n, profile, B) if isinstance(n, ir.Dense) else _ConvProj(n, profile, B))
+             for k, n in net.of_type((ir.Dense, ir.Conv2d, ir.SumPool2d)).items()}
+    proj_src = {k: net.spike_source(k) for k in projs}
     pops = net.populations
     params = {k: _lif_params(p, profile) for k, p in pops.items()}
     state = {k: LIFState(np.zeros((B, p.size), np.int64), np.zeros((B, p.size), np.int64))
              for k, p in pops.items()}
-    # what feeds each population: projections (delivered) or inputs (same step)
-    feeds = {k: net.predecessors(k) for k in pops}
+    # what feeds each population: projections (delivered) or inputs (same step),
+    # looking through Flatten nodes (a reshape of the flat activity)
+    feeds = {k: [_through_flatten(net, s) for s in net.predecessors(k)] for k in pops}
     result = EmulatorRun(num_steps=T, batch_size=B)
     for var in record:
         for k, p in pops.items():
@@ -199,9 +246,14 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
             if "u" in record:
                 result.u[k][:, t] = st.u
         for k, proj in projs.items():
-            (src,) = net.predecessors(k)
-            proj.accumulate(outputs[src])
+            proj.accumulate(outputs[proj_src[k]])
     return result
+
+
+def _through_flatten(net: ir.Network, name: str) -> str:
+    while isinstance(net.nodes[name], ir.Flatten):
+        (name,) = net.predecessors(name)
+    return name
 
 
 def _progress(it, total):

@@ -15,7 +15,8 @@ from typing import NamedTuple, Tuple
 
 import numpy as np
 
-__all__ = ["LIFParams", "LIFState", "wrap32", "lif_step", "dense_accumulate", "apply_exp"]
+__all__ = ["LIFParams", "LIFState", "wrap32", "wrap_bits", "lif_step", "dense_accumulate",
+           "apply_exp", "conv_gather_index", "conv_accumulate"]
 
 _U_HALF = 1 << 23  # 2**(24-1): Lava's max_uv_val
 
@@ -47,6 +48,12 @@ class LIFState(NamedTuple):
 def wrap32(x, xp=np):
     """Two's-complement wrap of an int64 array to int32 range (kept as int64)."""
     return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def wrap_bits(x, bits: int, xp=np):
+    """Two's-complement wrap of an int64 array to ``bits`` bits (Lava's ``signed_clamp``)."""
+    half = 1 << (bits - 1)
+    return ((x + half) & ((1 << bits) - 1)) - half
 
 
 def _decay(x, factor, xp=np):
@@ -94,3 +101,53 @@ def apply_exp(a, weight_exp: int, xp=np):
     if weight_exp >= 0:
         return a << weight_exp
     return a >> (-weight_exp)
+
+
+def conv_gather_index(in_shape, kernel, stride, padding, dilation, groups: int) -> np.ndarray:
+    """Index array for an exact im2col of a 2-D cross-correlation (NIR/PyTorch semantics).
+
+    ``in_shape`` is ``(C, H, W)``; ``kernel`` ``(kh, kw)``; stride, padding
+    and dilation are ``(h, w)`` pairs.  Returns int64 ``idx`` of shape
+    ``(groups, OH*OW, (C//groups)*kh*kw)``: entry ``[g, p, k]`` is the flat
+    (row-major ``C, H, W``) input index that kernel tap ``k`` of group ``g``
+    reads at output position ``p``, or ``C*H*W`` for a zero-padding tap
+    (the caller appends one zero column to the input).
+    """
+    c, h, w = (int(v) for v in in_shape)
+    kh, kw = (int(v) for v in kernel)
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    cg = c // groups
+    ih = np.arange(oh)[:, None] * sh - ph + np.arange(kh)[None, :] * dh  # (oh, kh)
+    iw = np.arange(ow)[:, None] * sw - pw + np.arange(kw)[None, :] * dw  # (ow, kw)
+    ch = np.arange(groups)[:, None] * cg + np.arange(cg)[None, :]  # (groups, cg)
+    # broadcast to (groups, oh, ow, cg, kh, kw)
+    IH = ih[None, :, None, None, :, None]
+    IW = iw[None, None, :, None, None, :]
+    CH = ch[:, None, None, :, None, None]
+    flat = (CH * h + IH) * w + IW
+    inside = (IH >= 0) & (IH < h) & (IW >= 0) & (IW < w)
+    idx = np.where(inside, flat, c * h * w)
+    return idx.reshape(groups, oh * ow, cg * kh * kw).astype(np.int64)
+
+
+def conv_accumulate(s_in, idx, w_g, w_g_float=None, xp=np):
+    """Exact grouped convolution of flat inputs, int64 ``(B, C_out*OH*OW)`` (``C, H, W`` order).
+
+    ``s_in`` is ``(B, C*H*W)``; ``idx`` from :func:`conv_gather_index`;
+    ``w_g`` is the weight as ``(groups, K, C_out//groups)`` int64 with
+    ``K = (C//groups)*kh*kw`` in ``(c, i, j)`` order.  ``w_g_float`` (the
+    same as float64) enables the BLAS path; the caller passes it only when
+    the bound ``max|s| * max_o sum_k |w[k, o]| < 2**53`` makes every float64
+    partial sum an exact integer.
+    """
+    B = s_in.shape[0]
+    padded = xp.concatenate([s_in, xp.zeros((B, 1), dtype=s_in.dtype)], axis=1)
+    cols = padded[:, idx]  # (B, groups, P, K)
+    if w_g_float is not None:
+        out = xp.rint(cols.astype(xp.float64) @ w_g_float).astype(xp.int64)
+    else:
+        out = cols.astype(xp.int64) @ w_g
+    # (B, groups, P, C_out_g) -> (B, groups, C_out_g, P) -> flat C, H, W
+    return xp.ascontiguousarray(out.transpose(0, 1, 3, 2)).reshape(B, -1)

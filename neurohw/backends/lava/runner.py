@@ -1,10 +1,25 @@
 """Build a Lava process graph from a :class:`~neurohw.ir.Network` and run it.
 
 Supported here: Input (a Lava ``RingBuffer`` source), ``Dense`` (Lava
-``Dense``, or ``DelayDense`` when delays are set) and ``LIFPopulation``
-(Lava ``LIF``), in any topology including recurrence.  Convolution,
-pooling and flatten nodes raise :class:`~neurohw.errors.ValidationError`
-naming the node (they come with the emulator work).
+``Dense``, or ``DelayDense`` when delays are set), ``Conv2d`` and
+``SumPool2d`` (Lava ``Conv``), ``Flatten`` (a virtual reshape port) and
+``LIFPopulation`` (Lava ``LIF``), in any topology including recurrence.
+
+Lava's ``Conv`` differs from the IR in three ways, all handled here:
+
+* layout: Lava tensors are ``(X, Y, C) = (W, H, C)`` and kernels
+  ``(C_out, kx, ky, C_in/groups)``; the IR is ``(C, H, W)`` and
+  ``(C_out, C_in/groups, kh, kw)``. Ports are transposed with Lava's virtual
+  ``transpose`` ports, so populations keep their IR shape.
+* Lava computes a true convolution (it flips the kernel before calling
+  PyTorch's cross-correlation); the IR, like NIR and PyTorch, is a
+  cross-correlation, so the kernel handed to Lava is flipped once more.
+* Lava's fixed_pt ``Conv`` ignores ``weight_exp`` and ``num_weight_bits``;
+  the kernel handed to Lava is the IR's effective mantissa shifted left by
+  ``weight_exp``, which gives the same integers.  A negative ``weight_exp``
+  (a floor shift of the *sum*) cannot be expressed this way and is refused.
+
+``SumPool2d`` runs as a grouped Lava ``Conv`` with unit weights.
 
 Timing follows Lava exactly: the source sends row ``t`` of the input at step
 ``t + 1`` (1-based), every Dense delivers what it accumulated one step
@@ -20,7 +35,7 @@ import numpy as np
 
 from ... import ir
 from ...errors import ValidationError
-from ...fixedpoint import as_int_array
+from ...fixedpoint import as_int_array, effective_weights
 
 __all__ = ["LavaRun", "build_processes", "run_lava"]
 
@@ -54,11 +69,9 @@ def _check_input(net: ir.Network, inputs: Mapping[str, np.ndarray]) -> Dict[str,
                 f"input for node '{name}': shape {arr.shape}, expected (T, {n})"
             )
         # binary unless a graded projection reads it; graded payloads are checked by range
-        graded = max(
-            (net.nodes[s].num_message_bits for s in net.successors(name)
-             if isinstance(net.nodes[s], ir.Dense)),
-            default=0,
-        )
+        from ...emulate.engine import input_payload_bits
+
+        graded = input_payload_bits(net, name)
         hi = 1 if graded == 0 else 2 ** graded - 1
         out[name] = as_int_array(arr, f"input for node '{name}'", "x", 0, hi,
                                  "binary spikes" if graded == 0 else f"{graded}-bit payload")
@@ -86,18 +99,23 @@ def build_processes(net: ir.Network, inputs: Mapping[str, np.ndarray]) -> Dict[s
     procs: Dict[str, object] = {}
     for name, node in net.nodes.items():
         if isinstance(node, ir.InputNode):
-            procs[name] = RingBuffer(data=data[name].T.astype(np.int32).copy())
+            arr = data[name].reshape((-1,) + tuple(node.shape))  # (T, *shape)
+            procs[name] = RingBuffer(data=np.moveaxis(arr, 0, -1).astype(np.int32).copy())
         elif isinstance(node, ir.LIFPopulation):
-            n = node.size
+            shape = tuple(node.shape)
             procs[name] = LIF(
-                shape=(n,),
+                shape=shape,
                 du=node.du,
                 dv=node.dv,
                 vth=node.vth,
-                bias_mant=node.bias_mant.reshape(n).astype(np.int32),
-                bias_exp=node.bias_exp.reshape(n).astype(np.int32),
+                bias_mant=np.broadcast_to(node.bias_mant, shape).astype(np.int32).copy(),
+                bias_exp=np.broadcast_to(node.bias_exp, shape).astype(np.int32).copy(),
                 name=name,
             )
+        elif isinstance(node, (ir.Conv2d, ir.SumPool2d)):
+            procs[name] = _lava_conv(node, profile=net.profile)
+        elif isinstance(node, ir.Flatten):
+            continue  # a reshape of the port, made when connecting
         elif isinstance(node, ir.Dense):
             kwargs = dict(
                 weights=np.asarray(node.weight, dtype=np.int32).copy(),
@@ -120,12 +138,61 @@ def build_processes(net: ir.Network, inputs: Mapping[str, np.ndarray]) -> Dict[s
             )
     for src, dst in net.edges:
         if dst not in procs:
-            continue  # Output nodes are read from the population they watch
-        s, d = procs[src], procs[dst]
-        out_port = s.s_out if not isinstance(net.nodes[src], ir.Dense) else s.a_out
-        in_port = d.a_in if isinstance(net.nodes[dst], ir.LIFPopulation) else d.s_in
-        out_port.connect(in_port)
+            continue  # Output nodes read the population they watch; Flatten is a port
+        while isinstance(net.nodes[src], ir.Flatten):
+            (src,) = net.predecessors(src)
+        s_node, d_node = net.nodes[src], net.nodes[dst]
+        synaptic = isinstance(s_node, (ir.Dense, ir.Conv2d, ir.SumPool2d))
+        port = procs[src].a_out if synaptic else procs[src].s_out
+        if isinstance(s_node, (ir.Conv2d, ir.SumPool2d)):
+            port = port.transpose([2, 1, 0])  # Lava (W, H, C) -> IR (C, H, W)
+        if tuple(s_node.out_shape) != tuple(d_node.in_shape):
+            port = port.reshape(tuple(d_node.in_shape))  # one or more Flatten nodes
+        if isinstance(d_node, (ir.Conv2d, ir.SumPool2d)):
+            port = port.transpose([2, 1, 0])  # IR (C, H, W) -> Lava (W, H, C)
+        in_port = procs[dst].a_in if isinstance(d_node, ir.LIFPopulation) else procs[dst].s_in
+        port.connect(in_port)
     return procs
+
+
+def lava_conv_kernel(weight: np.ndarray) -> np.ndarray:
+    """IR kernel ``(C_out, C_in/g, kh, kw)`` (cross-correlation) to Lava's ``Conv`` kernel.
+
+    Lava's layout is ``(C_out, kx, ky, C_in/g)`` and Lava flips the spatial
+    axes before correlating, so the kernel is transposed and flipped here.
+    """
+    w = np.asarray(weight).transpose(0, 3, 2, 1)
+    return np.ascontiguousarray(w[:, ::-1, ::-1, :])
+
+
+def _lava_conv(node, profile):
+    from lava.proc.conv.process import Conv
+
+    c, h, w = node.input_shape
+    if isinstance(node, ir.SumPool2d):
+        kernel = np.ones((c, 1) + tuple(node.kernel_size), np.int64)
+        groups, stride, padding, dilation, bits = c, node.stride, node.padding, (1, 1), 0
+    else:
+        if node.weight_exp < 0:
+            raise ValidationError(
+                f"node '{node.name}': weight_exp={node.weight_exp} is negative; Lava's Conv "
+                f"ignores weight_exp, so only exponents 0..{profile.range_of('weight_exp')[1]} "
+                f"can be folded into its kernel"
+            )
+        kernel = effective_weights(node.weight, node.sign_mode, node.num_weight_bits,
+                                   profile.weight_bits) << node.weight_exp
+        groups, stride, padding, dilation = node.groups, node.stride, node.padding, node.dilation
+        bits = node.num_message_bits
+    return Conv(
+        weight=lava_conv_kernel(kernel).astype(np.int32),
+        input_shape=(w, h, c),
+        stride=tuple(int(v) for v in stride[::-1]),
+        padding=tuple(int(v) for v in padding[::-1]),
+        dilation=tuple(int(v) for v in dilation[::-1]),
+        groups=int(groups),
+        num_message_bits=int(bits),
+        name=node.name,
+    )
 
 
 def run_lava(
