@@ -16,7 +16,7 @@ from typing import List, Optional
 
 from .. import __version__
 from ..errors import NeurohwError
-from . import emulate_cmd, inspect_cmd, verify_cmd
+from . import emulate_cmd, export_cmd, inspect_cmd, verify_cmd
 
 __all__ = ["main", "build_parser"]
 
@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "inspect": inspect_cmd,
     "emulate": emulate_cmd,
     "verify": verify_cmd,
+    "export": export_cmd,
 }
 
 

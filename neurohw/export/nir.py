@@ -1,0 +1,112 @@
+"""NIR for float simulators: the quantized NIR, or a variant a given simulator reads right.
+
+:func:`export_nir` writes
+
+* ``flavor="neurohw"`` -- the quantized NIR of :func:`neurohw.write_network`
+  (float fields = dequantized values, exact integers in metadata);
+* ``flavor="snntorch"`` / ``flavor="norse"`` -- a float NIR (no quantized
+  metadata: neurohw tools treat it as unquantized) whose float fields give
+  the dequantized dynamics *as that importer interprets them*.
+
+Why the variants (snnTorch 1.0.0 ``snntorch.import_nir.import_from_nir``,
+Norse 1.1.0 ``norse.torch.from_nir``, both through nirtorch 2.6):
+
+* NIR has no time step; snnTorch's importer hard-codes ``dt = 1e-4`` s
+  (``alpha = 1 - dt / tau_syn``) and asserts ``r == tau_mem / dt``, so the
+  quantized NIR loads only for networks with ``dt_s == 1e-4``.  Norse takes
+  ``dt`` as an argument (default ``1e-3``).  The variants write time
+  constants for the importer's own ``dt`` (``tau = sim_dt / alpha``), which
+  gives the same per-step decays whatever the network's ``dt_s``.
+* snnTorch asserts ``v_leak == 0`` (it has no bias in ``Synaptic``) and
+  Norse applies the CubaLIF ``v_leak`` to the synaptic current as well as to
+  the membrane (its ``LIBoxCell`` gets ``v_leak=node.v_leak``).  The
+  variants set ``v_leak = 0`` and move the bias into the incoming
+  projection as an ``Affine`` bias ``c = alpha_u * bias / 64`` (per step, in
+  units of the current ``I = u / 64``): the current then settles at
+  ``I + bias / 64``, which adds exactly ``bias / 64`` to ``V`` per step once
+  settled; during the first ``~1 / alpha_u`` steps the bias is smaller than
+  on the chip (a factor ``1 - (1 - alpha_u)**(t + 1)``).
+
+Not fixed here (library limits, documented in docs/export-lava.md):
+snnTorch's importer cannot load recurrent graphs with this nirtorch
+(``_construct_state_recursive`` iterates ``.items()`` of a ``GraphModule``),
+and both importers run a feed-forward chain within one step, where every
+Lava ``Dense`` adds one step of latency.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, Union
+
+import numpy as np
+
+from .. import ir
+from ..errors import ValidationError
+from ..fixedpoint import scaled_bias
+from ..nirio import atomic_write, network_to_nir, write_network
+
+__all__ = ["export_nir", "float_nir_graph", "FLAVORS", "SIM_DT_S"]
+
+SIM_DT_S: Dict[str, float] = {"snntorch": 1e-4, "norse": 1e-3}
+"""The time step (seconds) each importer assumes (snnTorch: fixed; Norse: ``from_nir`` default)."""
+FLAVORS = ("neurohw",) + tuple(SIM_DT_S)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def float_nir_graph(net: ir.Network, flavor: str):
+    """The float NIR graph of ``net`` for ``flavor`` ``"snntorch"`` or ``"norse"``."""
+    import nir
+
+    if flavor not in SIM_DT_S:
+        raise ValidationError(f"flavor={flavor!r} is not one of {', '.join(SIM_DT_S)}")
+    sim_dt = SIM_DT_S[flavor]
+    graph = network_to_nir(net)
+    nodes = dict(graph.nodes)
+    for name, pop in net.populations.items():
+        a_u = (pop.du + 1) / 4096.0
+        a_v = pop.dv / 4096.0 if pop.dv > 0 else 2.0**-24
+        ones = np.ones(pop.shape)
+        nodes[name] = nir.CubaLIF(
+            tau_syn=ones * (sim_dt / a_u), tau_mem=ones * (sim_dt / a_v),
+            r=ones / a_v, w_in=ones / a_u, v_leak=np.zeros(pop.shape),
+            v_threshold=ones * float(pop.vth), v_reset=np.zeros(pop.shape))
+        bias = scaled_bias(pop.bias_mant, pop.bias_exp).reshape(-1).astype(np.float64)
+        if not bias.any():
+            continue
+        feeds = [s for s in net.predecessors(name) if isinstance(net.nodes[s], ir.Dense)]
+        if not feeds:
+            raise ValidationError(
+                f"node '{name}': a bias needs an incoming Dense to carry it in a {flavor} NIR")
+        proj = feeds[0]
+        if net.successors(proj) != [name]:
+            raise ValidationError(
+                f"node '{proj}': feeds {len(net.successors(proj))} nodes; cannot carry the "
+                f"bias of '{name}' alone")
+        nodes[proj] = nir.Affine(weight=np.asarray(nodes[proj].weight),
+                                 bias=a_u * bias / 64.0)
+    for node in nodes.values():
+        if isinstance(getattr(node, "metadata", None), dict):
+            node.metadata.pop("neurohw", None)
+    meta = {"neurohw": {"format": "neurohw.float_view", "flavor": flavor,
+                        "dt": float(net.dt_s), "sim_dt": sim_dt, "profile": net.profile.name}}
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=meta, type_check=False)
+
+
+def export_nir(net: ir.Network, path: PathLike, flavor: str = "neurohw") -> Path:
+    """Write ``net`` as NIR to ``path`` (atomically); see the module docstring for flavors.
+
+    ``"neurohw"`` is the lossless quantized NIR; ``"snntorch"`` and
+    ``"norse"`` are float-only files that those importers read with their
+    default time step (snnTorch ``1e-4`` s, Norse ``1e-3`` s).
+    """
+    if flavor == "neurohw":
+        return write_network(net, path)
+    if flavor not in FLAVORS:
+        raise ValidationError(f"flavor={flavor!r} is not one of {', '.join(FLAVORS)}")
+    import nir
+
+    graph = float_nir_graph(net, flavor)
+    return atomic_write(path, lambda tmp: nir.write(tmp, graph))
