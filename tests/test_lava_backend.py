@@ -158,11 +158,11 @@ def test_random_networks_match_reference_slow(seed):
         np.testing.assert_array_equal(run.spikes[p], want[p]["spikes"])
 
 
-def test_unsupported_node_named():
+def test_network_without_population_is_refused():
     c = ir.Conv2d("c", weight=np.ones((1, 1, 1, 1), int), input_shape=(1, 2, 2))
     net = nh.Network({"in": ir.InputNode("in", (1, 2, 2)), "c": c}, [("in", "c")], "loihi2")
-    with pytest.raises(nh.ValidationError, match="node 'c': Conv2d is not supported by the Lava backend"):
-        run_lava(net, np.zeros((3, 4), int), record=("spikes",))
+    with pytest.raises(nh.ValidationError, match="no LIF population to record"):
+        run_lava(net, np.zeros((3, 4), int))
 
 
 def test_bad_input_shape():

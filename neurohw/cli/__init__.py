@@ -16,16 +16,18 @@ from typing import List, Optional
 
 from .. import __version__
 from ..errors import NeurohwError
-from . import emulate_cmd, export_cmd, inspect_cmd, verify_cmd
+from . import bench_cmd, emulate_cmd, export_cmd, inspect_cmd, quantize_cmd, verify_cmd
 
 __all__ = ["main", "build_parser"]
 
 # one module per subcommand, each with add_args(parser) and run(args) -> int
 SUBCOMMANDS = {
     "inspect": inspect_cmd,
+    "quantize": quantize_cmd,
     "emulate": emulate_cmd,
     "verify": verify_cmd,
     "export": export_cmd,
+    "bench": bench_cmd,
 }
 
 

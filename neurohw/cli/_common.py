@@ -11,7 +11,14 @@ from ..nirio import read_network
 
 
 def load_array(path: str) -> np.ndarray:
-    """Load a ``.npy`` file (never a pickle) or the single array of an ``.npz``."""
+    """Load a ``.npy`` file (never a pickle) or one array of an ``.npz``.
+
+    ``FILE.npz:KEY`` picks array ``KEY`` of an archive; a bare ``.npz`` must
+    hold exactly one array.
+    """
+    key = None
+    if ":" in str(path) and not Path(path).exists():
+        path, key = str(path).rsplit(":", 1)
     p = Path(path)
     if not p.exists():
         raise FileFormatError(f"{p}: no such file")
@@ -33,9 +40,16 @@ def load_array(path: str) -> np.ndarray:
     if isinstance(data, np.lib.npyio.NpzFile):
         with data:
             keys = list(data.keys())
+            if key is not None:
+                if key not in keys:
+                    raise FileFormatError(f"{p}: no array '{key}' (has: {', '.join(keys)})")
+                return data[key]
             if len(keys) != 1:
-                raise FileFormatError(f"{p}: .npz must hold exactly one array, has {len(keys)}")
+                raise FileFormatError(f"{p}: .npz holds {len(keys)} arrays "
+                                      f"({', '.join(keys)}); pick one as {p}:KEY")
             data = data[keys[0]]
+    elif key is not None:
+        raise FileFormatError(f"{p}: ':{key}' selects an array of an .npz, but this is a .npy")
     return data
 
 

@@ -50,6 +50,8 @@ class EmulatorRun:
     spikes: Dict[str, np.ndarray] = field(default_factory=dict)
     v: Dict[str, np.ndarray] = field(default_factory=dict)
     u: Dict[str, np.ndarray] = field(default_factory=dict)
+    events: Dict[str, Dict[str, np.ndarray]] = field(default_factory=dict)
+    """With ``count_events``: per population, ``u_wrap`` and ``v_clip`` counts per sample ``(B,)``."""
 
     def to_npz_dict(self) -> Dict[str, np.ndarray]:
         out: Dict[str, np.ndarray] = {}
@@ -198,12 +200,14 @@ def _lif_params(pop: ir.LIFPopulation, profile) -> LIFParams:
 
 
 def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool = False,
-        source: str = "input") -> EmulatorRun:
+        source: str = "input", count_events: bool = False) -> EmulatorRun:
     """Emulate ``net`` bit-exactly on input ``x`` (see :func:`prepare_input`).
 
     ``record`` is any of ``"spikes"``, ``"v"``, ``"u"``.  Returns an
     :class:`EmulatorRun` with arrays of shape ``(B, T, n)`` per population.
     ``progress`` shows a progress bar (tqdm) over the steps.
+    ``count_events`` counts, per population and sample, the neuron-steps in
+    which ``u`` wrapped at 24 bits and ``v`` saturated (``EmulatorRun.events``).
     """
     record = tuple(record)
     bad = sorted(set(record) - set(RECORDABLE))
@@ -227,6 +231,9 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
         for k, p in pops.items():
             dtype = np.int8 if var == "spikes" else np.int32
             getattr(result, var)[k] = np.zeros((B, T, p.size), dtype=dtype)
+    if count_events:
+        result.events = {k: {"u_wrap": np.zeros(B, np.int64), "v_clip": np.zeros(B, np.int64)}
+                         for k in pops}
     steps = range(T)
     if progress:
         steps = _progress(steps, T)
@@ -236,7 +243,13 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
             a = np.zeros((B, pop.size), np.int64)
             for src in feeds[k]:
                 a = a + (projs[src].deliver() if src in projs else outputs[src])
-            st, s = lif_step(state[k], a, params[k])
+            if count_events:
+                st, s, (uw, vc) = lif_step(state[k], a, params[k], events=True)
+                ev = result.events[k]
+                ev["u_wrap"] += uw.sum(axis=1)
+                ev["v_clip"] += vc.sum(axis=1)
+            else:
+                st, s = lif_step(state[k], a, params[k])
             state[k] = st
             outputs[k] = s
             if "spikes" in record:

@@ -62,7 +62,7 @@ def _decay(x, factor, xp=np):
     return xp.sign(prod) * (xp.abs(prod) >> 12)
 
 
-def lif_step(state: LIFState, a_in, p: LIFParams, xp=np) -> Tuple[LIFState, np.ndarray]:
+def lif_step(state: LIFState, a_in, p: LIFParams, xp=np, events: bool = False):
     """One step of Lava's ``PyLifModelBitAcc`` for a batch.
 
     Phases, in Lava's order (``a_in`` is the summed synaptic input, int64):
@@ -72,15 +72,22 @@ def lif_step(state: LIFState, a_in, p: LIFParams, xp=np) -> Tuple[LIFState, np.n
     3. ``v = clip(wrap32(trunc(v * decay_v / 4096) + u + bias), -(2**23 - 1), 2**23 - 1)``
     4. ``s = v > vth << 6``; ``v = 0`` where ``s`` (``u`` is kept)
 
-    Returns ``(new_state, spikes)`` with ``spikes`` a bool array.
+    Returns ``(new_state, spikes)`` with ``spikes`` a bool array; with
+    ``events`` also ``(u_wrapped, v_clipped)``, boolean masks of the neurons
+    whose ``u`` wrapped at 24 bits and whose ``v`` saturated this step.
     """
     half = p.half
     u = wrap32(_decay(state.u, p.decay_u, xp) + wrap32(a_in << p.act_shift, xp), xp)
+    u_wrapped = (u > half) | (u <= -half)
     u = xp.where(u > half, u - 2 * half, xp.where(u <= -half, u + 2 * half, u))
-    v = wrap32(_decay(state.v, p.decay_v, xp) + u + p.bias, xp)
-    v = xp.clip(v, -(half - 1), half - 1)
+    v_raw = wrap32(_decay(state.v, p.decay_v, xp) + u + p.bias, xp)
+    v = xp.clip(v_raw, -(half - 1), half - 1)
     s = v > p.vth_scaled
+    if events:
+        v_clipped = v != v_raw
     v = xp.where(s, 0, v)
+    if events:
+        return LIFState(u, v), s, (u_wrapped, v_clipped)
     return LIFState(u, v), s
 
 

@@ -1,0 +1,56 @@
+"""Quantize a trained float NIR graph to integers for a chip profile and write
+the quantized NIR (exact integers in metadata, dequantized floats in the NIR
+fields). Prints what each layer became and every approximation made; with
+--report DIR (and --eval/--labels) also compares float and chip on data and
+writes report.txt, report.json and figures."""
+
+from __future__ import annotations
+
+from ..errors import ValidationError
+from ..nirio import write_network
+from ..profiles import PROFILES
+from ._common import load_array
+
+HELP = "quantize a float NIR graph for a chip profile"
+
+
+def add_args(p) -> None:
+    p.add_argument("model", metavar="MODEL.nir", help="float NIR file (e.g. exported by snnTorch or Norse)")
+    p.add_argument("-o", "--out", required=True, metavar="MODEL.q.nir", help="quantized NIR to write")
+    p.add_argument("--profile", default="loihi2", choices=sorted(PROFILES), help="target chip profile")
+    p.add_argument("--dt", type=float, default=None, metavar="S",
+                   help="seconds per time step (default: graph metadata, else 1e-4 as snnTorch)")
+    p.add_argument("--calibrate", metavar="X.npy[:KEY]",
+                   help="sample spike input (B, T, n_in) to choose scales from observed activity")
+    p.add_argument("--per-channel", action="store_true",
+                   help="one weight exponent per output row/channel group")
+    p.add_argument("--report", metavar="DIR", help="write report.txt, report.json and figures here")
+    p.add_argument("--eval", metavar="X.npy[:KEY]", help="spike input to compare float and chip on")
+    p.add_argument("--labels", metavar="Y.npy[:KEY]", help="labels of --eval, for accuracy")
+    p.add_argument("--progress", action="store_true", help="progress bar for the evaluation")
+
+
+def run(args) -> int:
+    from ..quantize import quantize
+
+    if args.labels and not args.eval:
+        raise ValidationError("--labels needs --eval")
+    calib = load_array(args.calibrate) if args.calibrate else None
+    model = quantize(args.model, args.profile, dt=args.dt, calibrate=calib,
+                     per_channel=args.per_channel, source=args.model)
+    write_network(model.network, args.out)
+    ev = None
+    if args.eval:
+        from ..quantize.report import evaluate
+
+        x = load_array(args.eval)
+        y = load_array(args.labels) if args.labels else None
+        ev = evaluate(model, x, y, progress=args.progress)
+    from ..quantize.report import format_report, write_report
+
+    print(format_report(model, ev), end="")
+    print(f"wrote {args.out}")
+    if args.report:
+        for path in write_report(model, args.report, ev):
+            print(f"wrote {path}")
+    return 0

@@ -1,0 +1,157 @@
+"""Quantize a trained float NIR graph to an integer chip network.
+
+``quantize(graph, profile="loihi2", dt=None, calibrate=None)`` returns a
+:class:`QuantizedModel`: the validated :class:`~neurohw.ir.Network`, the
+float analysis it came from, and a list of every approximation made
+(rounded time constants, saturated weights, moved reset potentials...).
+Nothing is changed silently: anything the chip cannot express either raises
+:class:`~neurohw.errors.ValidationError` naming node, parameter and value,
+or appears in :attr:`QuantizedModel.notes`.
+
+The mapping and its formulas: :mod:`neurohw.quantize.core` and
+``docs/quantization.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path as _FsPath
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .. import ir
+from ..errors import ValidationError
+from ..profiles import HardwareProfile, get_profile
+from .calibrate import peaks_from_bounds, peaks_from_data, run_mapped_float
+from .core import NeuronMap, ProjectionMap, build_network, choose_scale, neuron_params, scale_caps
+from .graph import FloatGraph, analyze
+
+__all__ = ["quantize", "QuantizedModel", "DEFAULT_DT", "latencies"]
+
+DEFAULT_DT = 1e-4
+"""Seconds per step when neither ``dt`` nor the graph says: snnTorch's NIR export convention."""
+
+
+@dataclass
+class QuantizedModel:
+    """The result of :func:`quantize`."""
+
+    network: ir.Network
+    graph: object  # the float nir.NIRGraph
+    float_graph: FloatGraph
+    neurons: Dict[str, NeuronMap]
+    projections: List[ProjectionMap]
+    dt_s: float
+    profile: HardwareProfile
+    calibrated: bool
+    latency: Dict[str, int]  # chip steps behind the float model, per population
+    notes: List[str] = field(default_factory=list)
+
+    def all_notes(self) -> List[str]:
+        """Every approximation, prefixed with the population it concerns."""
+        out = list(self.notes)
+        for name, m in self.neurons.items():
+            out.extend(f"population {name}: {n}" for n in m.notes)
+        return out
+
+
+def _resolve_dt(graph, dt, notes) -> float:
+    if dt is None:
+        meta = getattr(graph, "metadata", None)
+        cand = meta.get("dt") if isinstance(meta, dict) else None
+        if cand is not None:
+            dt = float(cand)
+            notes.append(f"dt={dt:.6g} s taken from the graph's metadata")
+        else:
+            dt = DEFAULT_DT
+            notes.append(f"dt not given: using {DEFAULT_DT:g} s, the step snnTorch's NIR export "
+                         f"assumes (pass --dt for other sources)")
+    try:
+        dt = float(dt)
+    except (TypeError, ValueError):
+        raise ValidationError(f"dt={dt!r} is not a number of seconds") from None
+    if not math.isfinite(dt) or dt <= 0:
+        raise ValidationError(f"dt={dt!r} must be a positive number of seconds")
+    return dt
+
+
+def latencies(net: ir.Network) -> Dict[str, int]:
+    """Steps by which each population lags the float model: its projection depth from the inputs.
+
+    Each chip projection delivers one step later than NIR's same-step
+    semantics; the depth is the number of projections on the shortest path
+    from an Input (cycles do not shorten it).
+    """
+    depth: Dict[str, int] = {n: 0 for n in net.of_type(ir.InputNode)}
+    frontier = list(depth)
+    while frontier:
+        nxt = []
+        for n in frontier:
+            for m in net.successors(n):
+                node = net.nodes[m]
+                step = 1 if isinstance(node, (ir.Dense, ir.Conv2d, ir.SumPool2d)) else 0
+                d = depth[n] + step
+                if m not in depth or d < depth[m]:
+                    depth[m] = d
+                    nxt.append(m)
+        frontier = nxt
+    return {k: depth.get(k, 0) for k in net.populations}
+
+
+def _load(graph, source):
+    from ..nirio import is_quantized, load_nir
+
+    if isinstance(graph, (str, _FsPath)):
+        source = str(graph)
+        graph = load_nir(graph)
+    if is_quantized(graph):
+        raise ValidationError(f"{source}: already quantized (it has neurohw metadata)")
+    return graph, source
+
+
+def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[float] = None,
+             calibrate=None, per_channel: bool = False, margin: float = 1.25,
+             source: str = "graph") -> QuantizedModel:
+    """Map a float NIR graph (or a path to a ``.nir`` file) to integers for ``profile``.
+
+    ``dt`` (seconds per step) defaults to the graph's ``metadata["dt"]``, or
+    :data:`DEFAULT_DT`.  ``calibrate`` is sample input ``(B, T, n_in)`` (or
+    ``(T, n_in)``) used to choose each population's voltage scale from
+    observed activity; without it a worst-case bound is used (every input
+    spiking at once).  ``per_channel`` gives each output row/channel group
+    its own weight exponent (as separate projections into the same
+    population).  ``margin`` is the headroom factor over the peak state.
+    """
+    graph, source = _load(graph, source)
+    profile = get_profile(profile)
+    notes: List[str] = []
+    dt = _resolve_dt(graph, dt, notes)
+    fg = analyze(graph, source)
+    if not fg.neurons:
+        raise ValidationError(f"{source}: the graph has no neuron node (LIF, CubaLIF, IF, LI, ...)")
+    maps = {n: neuron_params(n, fg.nodes[n], fg.shapes[n], dt, source) for n in fg.neurons}
+    if calibrate is not None:
+        pu, pv = peaks_from_data(fg, maps, calibrate, dt)
+    else:
+        pu, pv = peaks_from_bounds(fg, maps)
+        notes.append("no calibration data: voltage scales from a worst-case bound "
+                     "(every input spiking at once); --calibrate usually keeps more precision")
+    caps = scale_caps(fg, maps, profile)
+    for n, m in maps.items():
+        choose_scale(m, pu[n], pv[n], profile, margin=margin, s_cap=caps[n])
+    net, projs, pnotes = build_network(fg, maps, profile, dt, per_channel=per_channel, source=source)
+    notes.extend(pnotes)
+    lat = latencies(net)
+    model = QuantizedModel(net, graph, fg, maps, projs, dt, profile, calibrate is not None, lat, notes)
+    if len(set(lat.values())) > 1:
+        notes.append("chip latency per population (steps behind the float model): "
+                     + ", ".join(f"{k}={v}" for k, v in lat.items()))
+    return model
+
+
+def mapped_float_run(model: QuantizedModel, x):
+    """Spikes of the mapped float model (before rounding) on ``x``; see :mod:`.calibrate`."""
+    spikes, _, _ = run_mapped_float(model.float_graph, model.neurons, x, model.dt_s)
+    return spikes

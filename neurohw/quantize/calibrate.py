@@ -1,0 +1,175 @@
+"""Calibration: run the mapped float model on sample inputs to find state peaks.
+
+The model here is the chip's recursion in float64 *before* rounding -- the
+forward-Euler neurons of :mod:`.core` with the effective 12-bit decays, fed
+by the float affine paths of :mod:`.graph` -- with NIR's timing (no synaptic
+latency: a layer sees its sources' spikes of the same step; a back edge of
+a cycle sees the previous step's).  Per neuron it records the largest
+``|u|`` and ``|v|`` in float volts, which :func:`.core.choose_scale` turns
+into a voltage scale with headroom.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import numpy as np
+
+from ..errors import ValidationError
+from .core import NeuronMap
+from .graph import FloatGraph
+
+__all__ = ["peaks_from_data", "peaks_from_bounds", "run_mapped_float"]
+
+
+def _order(fg: FloatGraph):
+    """Neurons in flow order, and for each path whether it reads last step's spikes."""
+    from ..nirio import flow_order
+
+    order = [n for n in flow_order(list(fg.nodes), fg.edges) if n in fg.neurons]
+    rank = {n: i for i, n in enumerate(order)}
+    late = {}
+    for p in fg.paths:
+        late[id(p)] = p.src in rank and rank[p.src] >= rank[p.dst]
+    return order, late
+
+
+def _drive(path, s, t, dt, cache):
+    """Input of ``path`` at step ``t`` from source spike history ``s`` (B, T, n_src)."""
+    B = s.shape[0]
+    if path.kind == "dense":
+        A = path.A
+    else:
+        A = cache.get(id(path))
+        if A is None:
+            raise ValidationError("internal: conv path without a dense form")
+    if path.delay_s is None:
+        return s[:, t] @ A.T
+    steps = np.rint(path.delay_s / dt).astype(np.int64)
+    out = np.zeros((B, A.shape[0]))
+    for k in np.unique(steps):
+        if t - k < 0:
+            continue
+        rows = steps == k
+        out[:, rows] += s[:, t - k] @ A[rows].T
+    return out
+
+
+def _dense_of_conv(path, src_shape):
+    from .graph import conv_float
+
+    c = path.conv
+    n_in = int(np.prod(src_shape))
+    eye = np.eye(n_in).reshape((n_in,) + tuple(c["input_shape"]))
+    y = conv_float(eye, c["weight"], c["input_shape"], c["stride"], c["padding"], c["dilation"],
+                   c["groups"])
+    return y.reshape(n_in, -1).T.copy()
+
+
+def run_mapped_float(fg: FloatGraph, maps: Dict[str, NeuronMap], x: np.ndarray, dt: float,
+                     inputs_name: str | None = None):
+    """Simulate the mapped float model; returns (spikes, peak_u, peak_v) dicts per neuron.
+
+    ``x`` is ``(B, T, *input_shape)`` (or a dict by Input name).  Spikes are
+    ``(B, T, n)`` float64 0/1; peaks are per neuron, in float volts.
+    """
+    if not isinstance(x, dict):
+        if len(fg.inputs) != 1:
+            raise ValidationError("calibration data: the graph has several Inputs; give a dict")
+        x = {fg.inputs[0]: x}
+    hist: Dict[str, np.ndarray] = {}
+    B = T = None
+    for name in fg.inputs:
+        arr = np.asarray(x[name], dtype=np.float64)
+        n = int(np.prod(fg.shapes[name]))
+        if arr.ndim >= 2 and arr.shape[-1] != n and int(np.prod(arr.shape[2:])) == n:
+            arr = arr.reshape(arr.shape[0], arr.shape[1], n)
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3 or arr.shape[2] != n:
+            raise ValidationError(
+                f"calibration data for '{name}': shape {np.asarray(x[name]).shape}, expected "
+                f"(B, T, {n}) or (T, {n})")
+        if not np.all(np.isfinite(arr)):
+            raise ValidationError(f"calibration data for '{name}': contains NaN or infinity")
+        hist[name] = arr
+        B, T = arr.shape[:2]
+    order, late = _order(fg)
+    cache = {id(p): _dense_of_conv(p, fg.shapes[p.src]) for p in fg.paths if p.kind != "dense"}
+    state = {}
+    peak_u = {n: np.zeros(maps[n].size) for n in order}
+    peak_v = {n: np.zeros(maps[n].size) for n in order}
+    for n in order:
+        hist[n] = np.zeros((B, T, maps[n].size))
+        state[n] = (np.zeros((B, maps[n].size)), np.zeros((B, maps[n].size)))
+    into = {n: [p for p in fg.paths if p.dst == n] for n in order}
+    bias = {n: float_bias(fg, maps[n]) for n in order}
+    for t in range(T):
+        for n in order:
+            m = maps[n]
+            d = np.zeros((B, m.size))
+            for p in into[n]:
+                if late[id(p)]:
+                    if t > 0:
+                        d += _drive(p, hist[p.src], t - 1, dt, cache)
+                else:
+                    d += _drive(p, hist[p.src], t, dt, cache)
+            u, v = state[n]
+            a_u = (m.du + 1) / 4096.0
+            a_v = m.dv / 4096.0
+            u = (1 - a_u) * u + m.gain * d if m.du < 4095 else m.gain * d
+            # constant parts go straight into v, as the chip's bias does
+            v = (1 - a_v) * v + u + bias[n]
+            peak_u[n] = np.maximum(peak_u[n], np.abs(u).max(axis=0))
+            peak_v[n] = np.maximum(peak_v[n], np.abs(v).max(axis=0))
+            if m.spiking:
+                s = v > m.v_threshold
+                v = np.where(s, 0.0, v)
+                hist[n][:, t] = s
+            state[n] = (u, v)
+    return {n: hist[n] for n in order}, peak_u, peak_v
+
+
+def float_bias(fg: FloatGraph, m: NeuronMap) -> np.ndarray:
+    """Constant per-step increment of ``v`` (float volts): affine biases and leak.
+
+    A constant input ``b`` reaches ``v`` at ``g b / alpha_u'`` per step once
+    the synaptic filter has settled; the chip adds it to ``v`` directly.
+    """
+    b = np.zeros(m.size)
+    for p in fg.paths:
+        if p.dst == m.name:
+            b += p.bias
+    return m.gain * b / ((m.du + 1) / 4096.0) + (m.dv / 4096.0) * m.v_leak
+
+
+def peaks_from_data(fg, maps, x, dt) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
+    """Per-neuron peak ``|u|`` and ``|v|`` (float volts) observed on calibration data ``x``."""
+    _, pu, pv = run_mapped_float(fg, maps, x, dt)
+    return pu, pv
+
+
+def peaks_from_bounds(fg: FloatGraph, maps: Dict[str, NeuronMap]):
+    """Worst-case peaks without data: every input spiking at once, every step.
+
+    ``|u| <= g (sum_j |A_ij| + |b_i|) / alpha_u'`` and, for non-spiking
+    readouts, ``|v| <= (|u| + alpha_v' |v_leak|) / max(alpha_v', 1/64)``; a
+    spiking neuron's ``v`` is bounded by its threshold plus one step's input.
+    """
+    pu, pv = {}, {}
+    for n, m in maps.items():
+        l1 = np.zeros(m.size)
+        for p in fg.paths:
+            if p.dst != n:
+                continue
+            A = p.A if p.kind == "dense" else _dense_of_conv(p, fg.shapes[p.src])
+            l1 += np.abs(A).sum(axis=1)
+        a_u = (m.du + 1) / 4096.0
+        a_v = m.dv / 4096.0
+        pu[n] = m.gain * l1 / a_u
+        step = pu[n] + np.abs(float_bias(fg, m))
+        if m.spiking:
+            pv[n] = m.v_threshold + step
+        else:
+            pv[n] = step / max(a_v, 1 / 64)
+    return pu, pv
