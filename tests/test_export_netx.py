@@ -48,34 +48,9 @@ def _netx():
 
 
 def run_netx(path, x: np.ndarray, report) -> dict:
-    """Load ``path`` with netx.hdf5.Network, feed ``x`` (T, n_in) by a RingBuffer, run
-    ``T`` steps on Loihi2SimCfg(fixed_pt); return {population: spikes (T, n)}."""
-    netx = _netx()
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.source import RingBuffer
-    from lava.proc.monitor.process import Monitor
+    from neurohw.export.netx import run_netx as run
 
-    T = x.shape[0]
-    net = netx.hdf5.Network(net_config=str(path), **report.load_kwargs)
-    assert len(net.layers) == len(report.populations)
-    src = RingBuffer(data=np.ascontiguousarray(x.T).astype(np.int32))
-    src.s_out.connect(net.inp)
-    mons = []
-    for i, name in enumerate(report.populations):
-        neuron = net.layers[i].neuron
-        mon = Monitor()
-        mon.probe(neuron.s_out, T)
-        mons.append((name, mon, neuron))
-    out = {}
-    try:
-        net.run(condition=RunSteps(num_steps=T), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        for name, mon, neuron in mons:
-            data = np.asarray(mon.get_data()[neuron.name]["s_out"]).reshape(T, -1)
-            out[name] = (data != 0).astype(np.int8)
-    finally:
-        net.stop()
-    return out
+    return run(path, x, report)
 
 
 def random_input(rng, net: nh.Network, T: int) -> np.ndarray:

@@ -22,6 +22,9 @@ def add_args(p) -> None:
                    help="seconds per time step (default: graph metadata, else 1e-4 as snnTorch)")
     p.add_argument("--calibrate", metavar="X.npy[:KEY]",
                    help="sample spike input (B, T, n_in) to choose scales from observed activity")
+    p.add_argument("--target", default="chip", choices=["chip", "netx"],
+                   help="netx: keep weight_exp 0 and biases on multiples of 64 so lava-dl netx "
+                        "loads the network exactly")
     p.add_argument("--per-channel", action="store_true",
                    help="one weight exponent per output row/channel group")
     p.add_argument("--report", metavar="DIR", help="write report.txt, report.json and figures here")
@@ -37,7 +40,7 @@ def run(args) -> int:
         raise ValidationError("--labels needs --eval")
     calib = load_array(args.calibrate) if args.calibrate else None
     model = quantize(args.model, args.profile, dt=args.dt, calibrate=calib,
-                     per_channel=args.per_channel, source=args.model)
+                     per_channel=args.per_channel, source=args.model, target=args.target)
     write_network(model.network, args.out)
     ev = None
     if args.eval:

@@ -4,7 +4,8 @@
 * :func:`export_lava_script` -- a standalone ``run_lava.py`` + ``weights.npz``
   directory (needs only lava-nc and numpy);
 * :func:`export_netx` -- a lava-dl netx HDF5 file (``neurohw.export.netx``);
-* the quantized NIR itself is written by :func:`neurohw.write_network`.
+* :func:`export_nir` -- NIR for neurohw (lossless) or a float flavor that
+  snnTorch's or Norse's importer loads (``neurohw.export.nir``).
 
 Submodules are imported on first use, so ``import neurohw.export`` stays
 light and a missing optional module fails only the export that needs it.
@@ -14,12 +15,14 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["lava_processes", "export_lava_script", "export_netx"]
+__all__ = ["lava_processes", "export_lava_script", "export_netx", "run_netx", "export_nir"]
 
 _WHERE = {
     "lava_processes": "lava_script",
     "export_lava_script": "lava_script",
     "export_netx": "netx",
+    "run_netx": "netx",
+    "export_nir": "nir",
 }
 
 

@@ -572,3 +572,53 @@ def export_netx(net: ir.Network, path: PathLike) -> NetxExportReport:
     out = atomic_write(path, write)
     return NetxExportReport(path=Path(out), layers=tuple(layers), input_message_bits=input_bits,
                             output_population=stages[-1].pop.name, notes=tuple(notes))
+
+
+def run_netx(path: PathLike, x: np.ndarray, report: "NetxExportReport") -> Dict[str, np.ndarray]:
+    """Load ``path`` with the real ``netx.hdf5.Network`` and run it in Lava on ``x``.
+
+    ``x`` is ``(T, n_in)`` integer spikes fed through a Lava ``RingBuffer``
+    into the network's ``inp`` port; the run lasts ``T`` steps on
+    ``Loihi2SimCfg(select_tag="fixed_pt")``.  Returns ``{population: (T, n)
+    int8 spikes}`` keyed by the neurohw population names of ``report``, with
+    the timing of ``neurohw emulate`` (row ``t`` = Monitor index ``t``).
+    Needs lava-nc and lava-dl.
+    """
+    import warnings
+
+    from ..backends.lava import import_lava
+
+    import_lava()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            from lava.lib.dl import netx
+        except ImportError as exc:
+            from ..errors import MissingDependencyError
+
+            raise MissingDependencyError(f"running netx needs lava-dl ({exc})") from None
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.monitor.process import Monitor
+
+    x = np.asarray(x)
+    T = int(x.shape[0])
+    net = netx.hdf5.Network(net_config=str(path), **report.load_kwargs)
+    src = RingBuffer(data=np.ascontiguousarray(x.T).astype(np.int32))
+    src.s_out.connect(net.inp)
+    mons = []
+    for i, name in enumerate(report.populations):
+        neuron = net.layers[i].neuron
+        mon = Monitor()
+        mon.probe(neuron.s_out, T)
+        mons.append((name, mon, neuron))
+    out: Dict[str, np.ndarray] = {}
+    try:
+        net.run(condition=RunSteps(num_steps=T), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        for name, mon, neuron in mons:
+            data = np.asarray(mon.get_data()[neuron.name]["s_out"]).reshape(T, -1)
+            out[name] = (data != 0).astype(np.int8)
+    finally:
+        net.stop()
+    return out

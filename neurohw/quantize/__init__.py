@@ -28,7 +28,15 @@ from .calibrate import peaks_from_bounds, peaks_from_data, run_mapped_float
 from .core import NeuronMap, ProjectionMap, build_network, choose_scale, neuron_params, scale_caps
 from .graph import FloatGraph, analyze
 
-__all__ = ["quantize", "QuantizedModel", "DEFAULT_DT", "latencies"]
+__all__ = ["quantize", "QuantizedModel", "DEFAULT_DT", "latencies", "TARGETS"]
+
+TARGETS = {
+    "chip": None,
+    # lava-dl netx re-derives weight exponents from the stored integers (clipped to 8 bits)
+    # and fixes bias_exp at 6: keep weight_exp = 0 and biases on multiples of 64
+    "netx": {"weight_exp": (0, 0), "bias_exp": (6, 7)},
+}
+"""Extra constraints per export target (``--target``); see docs/quantization.md."""
 
 DEFAULT_DT = 1e-4
 """Seconds per step when neither ``dt`` nor the graph says: snnTorch's NIR export convention."""
@@ -113,7 +121,7 @@ def _load(graph, source):
 
 def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[float] = None,
              calibrate=None, per_channel: bool = False, margin: float = 1.25,
-             source: str = "graph") -> QuantizedModel:
+             source: str = "graph", target: str = "chip") -> QuantizedModel:
     """Map a float NIR graph (or a path to a ``.nir`` file) to integers for ``profile``.
 
     ``dt`` (seconds per step) defaults to the graph's ``metadata["dt"]``, or
@@ -123,9 +131,14 @@ def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[floa
     spiking at once).  ``per_channel`` gives each output row/channel group
     its own weight exponent (as separate projections into the same
     population).  ``margin`` is the headroom factor over the peak state.
+    ``target="netx"`` keeps every value inside what lava-dl netx can load
+    exactly (weight_exp 0, bias multiples of 64; see :data:`TARGETS`).
     """
     graph, source = _load(graph, source)
     profile = get_profile(profile)
+    if target not in TARGETS:
+        raise ValidationError(f"target={target!r} is not one of {', '.join(TARGETS)}")
+    constraints = TARGETS[target]
     notes: List[str] = []
     dt = _resolve_dt(graph, dt, notes)
     fg = analyze(graph, source)
@@ -138,10 +151,14 @@ def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[floa
         pu, pv = peaks_from_bounds(fg, maps)
         notes.append("no calibration data: voltage scales from a worst-case bound "
                      "(every input spiking at once); --calibrate usually keeps more precision")
-    caps = scale_caps(fg, maps, profile)
+    caps = scale_caps(fg, maps, profile, constraints)
     for n, m in maps.items():
         choose_scale(m, pu[n], pv[n], profile, margin=margin, s_cap=caps[n])
-    net, projs, pnotes = build_network(fg, maps, profile, dt, per_channel=per_channel, source=source)
+    net, projs, pnotes = build_network(fg, maps, profile, dt, per_channel=per_channel, source=source,
+                                       constraints=constraints)
+    if constraints:
+        notes.append(f"target {target}: " + ", ".join(f"{k} in {lo}..{hi}"
+                                                      for k, (lo, hi) in constraints.items()))
     notes.extend(pnotes)
     lat = latencies(net)
     model = QuantizedModel(net, graph, fg, maps, projs, dt, profile, calibrate is not None, lat, notes)

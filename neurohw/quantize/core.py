@@ -230,7 +230,17 @@ def choose_scale(nm: NeuronMap, peak_input: np.ndarray, peak_v: np.ndarray,
         nm.scale = np.full(nm.size, s)
 
 
-def scale_caps(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareProfile):
+def limits(profile: HardwareProfile, constraints: Optional[Dict[str, Tuple[int, int]]], param: str):
+    """The profile's range of ``param``, narrowed by ``constraints`` (e.g. for netx export)."""
+    lo, hi = profile.range_of(param)
+    if constraints and param in constraints:
+        c_lo, c_hi = constraints[param]
+        lo, hi = max(lo, c_lo), min(hi, c_hi)
+    return lo, hi
+
+
+def scale_caps(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareProfile,
+               constraints: Optional[Dict[str, Tuple[int, int]]] = None):
     """Per population, the largest ``S_i`` the weight and bias mantissas can express.
 
     ``S_i g_i |A_ij| / 64 <= w_max 2**e_max`` for every incoming weight and
@@ -239,8 +249,8 @@ def scale_caps(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareProf
     from .calibrate import float_bias
 
     top = profile.weight_range("excitatory")[1]
-    w_hi = top * 2.0 ** profile.range_of("weight_exp")[1]
-    b_hi = profile.range_of("bias_mant")[1] * 2.0 ** profile.range_of("bias_exp")[1]
+    w_hi = top * 2.0 ** limits(profile, constraints, "weight_exp")[1]
+    b_hi = profile.range_of("bias_mant")[1] * 2.0 ** limits(profile, constraints, "bias_exp")[1]
     caps = {}
     for name, m in maps.items():
         wmax = np.zeros(m.size)
@@ -263,7 +273,8 @@ def scale_caps(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareProf
 
 
 def quantize_weights(x: np.ndarray, profile: HardwareProfile, where: str,
-                     notes: List[str], e_min: Optional[int] = None) -> Tuple[np.ndarray, int, str]:
+                     notes: List[str], e_min: Optional[int] = None,
+                     constraints: Optional[Dict[str, Tuple[int, int]]] = None) -> Tuple[np.ndarray, int, str]:
     """Mantissas, exponent and sign mode for target chip increments ``x`` (``64 * w * 2**e``).
 
     ``x`` is ``S_i g_i A_ij / 64`` (float).  Returns int64 mantissas already
@@ -278,7 +289,7 @@ def quantize_weights(x: np.ndarray, profile: HardwareProfile, where: str,
     lo, hi = profile.weight_range(mode)
     step = 2 if mode == "mixed" else 1  # mixed 8-bit: Lava keeps even mantissas
     top = hi - (hi % step)
-    e_lo, e_hi = profile.range_of("weight_exp")
+    e_lo, e_hi = limits(profile, constraints, "weight_exp")
     amax = float(np.max(np.abs(x), initial=0.0))
     if amax == 0:
         return np.zeros(x.shape, np.int64), 0, mode
@@ -304,10 +315,11 @@ def quantize_weights(x: np.ndarray, profile: HardwareProfile, where: str,
 
 
 def quantize_bias(B: np.ndarray, profile: HardwareProfile, where: str,
-                  notes: List[str]) -> Tuple[np.ndarray, np.ndarray]:
+                  notes: List[str], constraints: Optional[Dict[str, Tuple[int, int]]] = None
+                  ) -> Tuple[np.ndarray, np.ndarray]:
     """Per-neuron ``bias_mant``, ``bias_exp`` for chip bias ``B`` (chip units per step)."""
     m_lo, m_hi = profile.range_of("bias_mant")
-    e_lo, e_hi = profile.range_of("bias_exp")
+    e_lo, e_hi = limits(profile, constraints, "bias_exp")
     mag = np.abs(B)
     with np.errstate(divide="ignore"):
         need = np.where(mag > 0, np.ceil(np.log2(np.maximum(mag, 1e-300) / m_hi)), e_lo)
@@ -351,7 +363,8 @@ def _rel_err(eff: np.ndarray, target: np.ndarray) -> float:
 
 
 def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareProfile, dt: float,
-                  per_channel: bool = False, source: str = "graph"):
+                  per_channel: bool = False, source: str = "graph",
+                  constraints: Optional[Dict[str, Tuple[int, int]]] = None):
     """Build the :class:`~neurohw.ir.Network` once every population has its scale.
 
     Returns ``(network, projections, notes)``.
@@ -399,10 +412,11 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
                     f"{source}: {where}: neurons of one channel need one scale for a convolution "
                     f"(per-neuron thresholds or gains differ within a channel)")
             k = ch[:, 0][:, None, None, None] * c["weight"] / 64.0
-            groups = _split_rows(k, profile, per_channel)
+            groups = _split_rows(k, profile, per_channel, constraints)
             for gi, rows in enumerate(groups):
                 kk = np.where(rows[:, None, None, None], k, 0.0)
-                w, e, mode = quantize_weights(kk, profile, where, notes, e_min=0)
+                w, e, mode = quantize_weights(kk, profile, where, notes, e_min=0,
+                                              constraints=constraints)
                 base = path.ops[0] if len(groups) == 1 else f"{path.ops[0]}.{gi}"
                 pname = fresh(base)
                 node = ir.Conv2d(pname, weight=w, weight_exp=e, num_weight_bits=profile.weight_bits,
@@ -424,10 +438,10 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
                         f"{source}: {where}: delay {int(steps.max())} steps exceeds the "
                         f"profile maximum {delay_max} (dt={dt:.6g} s)")
                 delay = np.broadcast_to(steps[:, None], x.shape)
-            groups = _split_rows(x, profile, per_channel)
+            groups = _split_rows(x, profile, per_channel, constraints)
             for gi, rows in enumerate(groups):
                 xx = np.where(rows[:, None], x, 0.0)
-                w, e, mode = quantize_weights(xx, profile, where, notes)
+                w, e, mode = quantize_weights(xx, profile, where, notes, constraints=constraints)
                 base = "_".join(path.ops) if len(path.ops) <= 2 else f"{path.ops[0]}__{path.ops[-1]}"
                 pname = fresh(base if len(groups) == 1 else f"{base}.{gi}")
                 node = ir.Dense(pname, weight=w, weight_exp=e, num_weight_bits=profile.weight_bits,
@@ -438,7 +452,7 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
                 pending_edges.append((pname, path.dst, (x.shape[0],), pop_shape[path.dst]))
     for name, nm in maps.items():
         B = bias_total[name] + nm.scale * (nm.dv / 4096.0) * nm.v_leak
-        mant, exp = quantize_bias(B, profile, f"population {name}", nm.notes)
+        mant, exp = quantize_bias(B, profile, f"population {name}", nm.notes, constraints)
         shape = pop_shape[name]
         nodes[name] = ir.LIFPopulation(name, shape, du=nm.du, dv=nm.dv, vth=nm.vth,
                                        bias_mant=mant.reshape(shape), bias_exp=exp.reshape(shape))
@@ -461,14 +475,15 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
     return net, projs, notes
 
 
-def _split_rows(x: np.ndarray, profile: HardwareProfile, per_channel: bool) -> List[np.ndarray]:
+def _split_rows(x: np.ndarray, profile: HardwareProfile, per_channel: bool,
+                constraints=None) -> List[np.ndarray]:
     """Row groups sharing one weight exponent (a single group unless ``per_channel``)."""
     n = x.shape[0]
     if not per_channel:
         return [np.ones(n, bool)]
     amax = np.abs(x.reshape(n, -1)).max(axis=1)
     top = profile.weight_range("excitatory")[1]
-    e_lo, e_hi = profile.range_of("weight_exp")
+    e_lo, e_hi = limits(profile, constraints, "weight_exp")
     with np.errstate(divide="ignore"):
         e = np.where(amax > 0, np.ceil(np.log2(np.maximum(amax, 1e-300) / top)), e_lo)
     e = np.clip(e, e_lo, e_hi)

@@ -8,7 +8,8 @@ import numpy as np
 
 from ..plots import _pyplot
 
-__all__ = ["layer_error_figure", "count_scatter_figure", "raster_compare_figure"]
+__all__ = ["layer_error_figure", "count_scatter_figure", "raster_compare_figure",
+           "membrane_figure"]
 
 
 def _save(fig, path) -> str:
@@ -86,4 +87,32 @@ def raster_compare_figure(model, ev, path, sample: int = 0) -> str:
                      f"(chip read {model.latency[k]} step(s) later)", fontsize=9, loc="left")
     axes[0, 0].legend(fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("time step")
+    return _save(fig, path)
+
+
+def membrane_figure(model, ev, path, sample: int = 0, neurons: int = 3) -> str:
+    """Membrane traces of a few neurons per layer: float ``v`` vs chip ``v / S_i`` (dequantized).
+
+    The chip trace is read ``latency`` steps later (see :mod:`neurohw.quantize.report`);
+    both are the value after the step's reset.  The most active neurons are shown.
+    """
+    plt = _pyplot()
+    pops = [k for k in ev.chip_v if k in ev.float_v]
+    fig, axes = plt.subplots(len(pops), 1, figsize=(8, 1.2 + 2.0 * len(pops)), squeeze=False,
+                             sharex=True)
+    for ax, k in zip(axes[:, 0], pops):
+        f = ev.float_v[k][sample]
+        c = ev.chip_v[k][sample].astype(np.float64) / model.neurons[k].scale[None, :]
+        counts = ev.float_spikes[k][sample].sum(axis=0) if k in ev.float_spikes else np.abs(f).sum(0)
+        pick = np.argsort(-counts, kind="stable")[:neurons]
+        for j, i in enumerate(pick):
+            color = f"C{j}"
+            ax.plot(f[:, i], color=color, lw=1.0, label=f"neuron {i} float")
+            ax.plot(c[:, i], color=color, lw=1.0, ls="--", label=f"neuron {i} chip")
+        th = model.neurons[k].v_threshold
+        if th is not None:
+            ax.axhline(float(np.median(th)), color="gray", lw=0.6, ls=":")
+        ax.set_ylabel(f"{k}\nv (float units)")
+        ax.legend(fontsize=6, ncol=3, loc="upper right")
+    axes[-1, 0].set_xlabel("time step (float timing)")
     return _save(fig, path)

@@ -110,8 +110,7 @@ def evaluate(model, x, labels=None, progress: bool = False) -> Evaluation:
     L = max(lat.values(), default=0)
     xp = np.concatenate([x, np.zeros((B, L, n_in), x.dtype)], axis=1).astype(np.int64)
     readout_pop = _readout(model)
-    record = ("spikes", "v") if readout_pop and not model.neurons[readout_pop].spiking else ("spikes",)
-    chip = emulate(net, xp, record=record, progress=progress, count_events=True)
+    chip = emulate(net, xp, record=("spikes", "v"), progress=progress, count_events=True)
     layers: Dict[str, Dict[str, float]] = {}
     cs_all, cv_all = {}, {}
     for name, nm in model.neurons.items():
@@ -271,10 +270,12 @@ def write_report(model, out_dir, ev: Optional[Evaluation] = None, figures: bool 
     atomic_write(out / "report.json", lambda tmp: Path(tmp).write_text(data))
     written.append(str(out / "report.json"))
     if figures:
-        from .figures import layer_error_figure, raster_compare_figure, count_scatter_figure
+        from .figures import (count_scatter_figure, layer_error_figure, membrane_figure,
+                              raster_compare_figure)
 
         written.append(layer_error_figure(model, ev, out / "layer_error.png"))
         if ev is not None:
             written.append(count_scatter_figure(model, ev, out / "spike_counts.png"))
             written.append(raster_compare_figure(model, ev, out / "raster_float_vs_chip.png"))
+            written.append(membrane_figure(model, ev, out / "membrane_float_vs_chip.png"))
     return written
