@@ -113,3 +113,39 @@ def test_input_validation():
         run(net, np.full_like(x, 3))
     with pytest.raises(nh.ValidationError, match="record"):
         run(net, x, record=("w",))
+
+
+@pytest.mark.parametrize("case", [(300, 254, 7, 0, 0, 131071, (4095, 7)),
+                                  (50, 254, 4, 4095, 0, 131071, (4095, 7))])
+def test_event_counts_match_an_independent_recount(case):
+    """count_events: u wraps and v clips, recounted from Lava-verified traces with Python ints."""
+    n_in, weight, weight_exp, du, dv, vth, bias = case
+    net = _overflow_net(n_in, weight, weight_exp, du, dv, vth, *bias)
+    x = np.ones((25, n_in), np.int8)
+    x[::3] = 0
+    emu = run(net, x, record=("spikes", "v", "u"), count_events=True)
+    pop = net.nodes["l"]
+    w_eff = int(nh.fixedpoint.effective_weights(np.array([weight]), "mixed", 8)[0])
+    b = int(bias[0]) << int(bias[1])
+    u = v = 0
+    wraps = clips = 0
+    half = 2 ** 23
+    for t in range(25):
+        a = (int(x[t - 1].sum()) * w_eff << weight_exp) if t > 0 else 0  # one step of Dense latency
+        du_ = (4096 - (du + 1))
+        uu = int(np.sign(u * du_)) * (abs(u * du_) >> 12) + (a << 6)
+        uu = ((uu + 2 ** 31) % 2 ** 32) - 2 ** 31
+        if uu > half or uu <= -half:
+            wraps += 1
+            uu = uu - 2 * half if uu > half else uu + 2 * half
+        vv = int(np.sign(v * (4096 - dv))) * (abs(v * (4096 - dv)) >> 12) + uu + b
+        vv = ((vv + 2 ** 31) % 2 ** 32) - 2 ** 31
+        if abs(vv) > half - 1:
+            clips += 1
+            vv = max(-(half - 1), min(half - 1, vv))
+        if vv > vth << 6:
+            vv = 0
+        u, v = uu, vv
+        assert emu.u["l"][0, t, 0] == u and emu.v["l"][0, t, 0] == v
+    assert wraps + clips > 0
+    assert emu.events["l"]["u_wrap"][0] == 3 * wraps and emu.events["l"]["v_clip"][0] == 3 * clips
