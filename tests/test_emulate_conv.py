@@ -94,16 +94,9 @@ def _lively_conv_net(rng, profile="loihi2", graded_bits=0):
 
 
 def _compare_with_lava(net, x):
-    from neurohw.backends.lava import run_lava
+    from test_emulate import _assert_matches_lava
 
-    rec = ("spikes", "v", "u")
-    emu = run(net, x, record=rec)
-    lava = run_lava(net, x, record=rec)
-    for var in rec:
-        for p in net.populations:
-            np.testing.assert_array_equal(getattr(emu, var)[p][0], getattr(lava, var)[p],
-                                          err_msg=f"{p}.{var}")
-    return emu
+    return _assert_matches_lava(net, x)
 
 
 def _check_lively(seed, steps):

@@ -291,26 +291,12 @@ def test_random_two_layer_graphs_track_reference_slow(seed):
 
 @pytest.mark.torch
 def test_norse_exported_model_quantizes_and_tracks_norse():
-    import norse.torch as nt
-    import torch
-    from test_reference import _fix_norse_taus, _run_norse
+    from test_reference import _fix_norse_taus, _run_norse, norse_lifbox_model
 
-    torch.manual_seed(3)
     rng = np.random.default_rng(3)
     dt = 1e-3
-    lin1, lin2 = torch.nn.Linear(10, 24, bias=False), torch.nn.Linear(24, 5, bias=False)
-    with torch.no_grad():
-        lin1.weight.mul_(4)
-        lin2.weight.mul_(4)
-
-    def cell(n, tau_inv, vth):
-        return nt.LIFBoxCell(nt.LIFBoxParameters(tau_mem_inv=torch.full((n,), tau_inv),
-                                                 v_th=torch.full((n,), vth),
-                                                 v_leak=torch.zeros(n)), dt=dt)
-
-    c1, c2 = cell(24, 100.0, 0.3), cell(5, 50.0, 0.2)
-    graph = _fix_norse_taus(nt.to_nir(nt.SequentialState(lin1, c1, lin2, c2), torch.zeros(1, 10),
-                                      dt=dt), dt)
+    lin1, c1, lin2, c2, graph = norse_lifbox_model(10, 24, 5, dt, seed=3, bias=False)
+    graph = _fix_norse_taus(graph, dt)
     x = (rng.random((16, 60, 10)) < 0.3).astype(np.float32)
     z, _ = _run_norse([c1, c2], [lin1, lin2], x)
     model = quantize(graph, "loihi2", dt=dt, calibrate=x)

@@ -225,15 +225,13 @@ def _run_norse(cells, linears, x, record_v=False):
     return np.stack(zs, axis=1).astype(np.float64), np.stack(vs, axis=1).astype(np.float64)
 
 
-@pytest.mark.torch
-def test_norse_lifbox_export_matches_norse(rng):
+def norse_lifbox_model(n_in, n_h, n_out, dt, seed, bias):
+    """A real Norse Linear-LIFBox-Linear-LIFBox model and its raw NIR export (taus not fixed)."""
     import norse.torch as nt
     import torch
 
-    torch.manual_seed(1)
-    dt = 1e-3
-    n_in, n_h, n_out = 8, 16, 4
-    lin1, lin2 = torch.nn.Linear(n_in, n_h), torch.nn.Linear(n_h, n_out, bias=False)
+    torch.manual_seed(seed)
+    lin1, lin2 = torch.nn.Linear(n_in, n_h, bias=bias), torch.nn.Linear(n_h, n_out, bias=False)
     with torch.no_grad():
         lin1.weight.mul_(4)
         lin2.weight.mul_(4)
@@ -244,8 +242,18 @@ def test_norse_lifbox_export_matches_norse(rng):
                                                  v_leak=torch.zeros(n)), dt=dt)
 
     c1, c2 = cell(n_h, 100.0, 0.3), cell(n_out, 50.0, 0.2)
-    model = nt.SequentialState(lin1, c1, lin2, c2)
-    graph = nt.to_nir(model, torch.zeros(1, n_in), dt=dt)
+    graph = nt.to_nir(nt.SequentialState(lin1, c1, lin2, c2), torch.zeros(1, n_in), dt=dt)
+    return lin1, c1, lin2, c2, graph
+
+
+@pytest.mark.torch
+def test_norse_lifbox_export_matches_norse(rng):
+    import norse.torch as nt
+    import torch
+
+    dt = 1e-3
+    n_in, n_h, n_out = 8, 16, 4
+    lin1, c1, lin2, c2, graph = norse_lifbox_model(n_in, n_h, n_out, dt, seed=1, bias=True)
     lif = [n for n in graph.nodes.values() if isinstance(n, nir.LIF)]
     assert np.allclose(lif[0].tau, dt / 100.0)  # the quirk this test works around
     _fix_norse_taus(graph, dt)

@@ -127,41 +127,12 @@ def _graph_spec(net: ir.Network):
 
 
 def _conv_arrays(node, profile) -> Dict[str, np.ndarray]:
-    """Lava ``Conv`` arguments for a Conv2d/SumPool2d, as the Lava backend builds them.
+    """Lava ``Conv`` arguments for a Conv2d/SumPool2d, exactly as the Lava backend builds them
+    (:func:`neurohw.backends.lava.runner.lava_conv_args`), as integer arrays."""
+    from ..backends.lava.runner import lava_conv_args
 
-    Same rules as ``neurohw.backends.lava.runner._lava_conv``: the kernel is
-    Lava's effective mantissa shifted left by ``weight_exp`` (Lava's fixed_pt
-    ``Conv`` ignores ``weight_exp``), laid out ``(C_out, kx, ky, C_in/g)`` and
-    flipped (:func:`~neurohw.backends.lava.runner.lava_conv_kernel`); geometry
-    is given in Lava's ``(X, Y) = (W, H)`` order.  SumPool2d is a grouped
-    Conv with unit weights.
-    """
-    from ..backends.lava.runner import lava_conv_kernel
-    from ..fixedpoint import effective_weights
-
-    c, h, w = node.input_shape
-    if isinstance(node, ir.SumPool2d):
-        kernel = np.ones((c, 1) + tuple(node.kernel_size), np.int64)
-        groups, stride, padding, dilation, bits = c, node.stride, node.padding, (1, 1), 0
-    else:
-        if node.weight_exp < 0:
-            raise ValidationError(
-                f"node '{node.name}': weight_exp={node.weight_exp} is negative; Lava's Conv "
-                f"ignores weight_exp, so only exponents 0..{profile.range_of('weight_exp')[1]} "
-                f"can be folded into its kernel")
-        kernel = effective_weights(node.weight, node.sign_mode, node.num_weight_bits,
-                                   profile.weight_bits) << node.weight_exp
-        groups, stride, padding, dilation = node.groups, node.stride, node.padding, node.dilation
-        bits = node.num_message_bits
-    return {
-        "weight": lava_conv_kernel(kernel).astype(np.int32),
-        "input_shape": _int((w, h, c)),
-        "stride": _int(tuple(stride)[::-1]),
-        "padding": _int(tuple(padding)[::-1]),
-        "dilation": _int(tuple(dilation)[::-1]),
-        "groups": _int(groups),
-        "num_message_bits": _int(bits),
-    }
+    args = lava_conv_args(node, profile)
+    return {k: (v if k == "weight" else _int(v)) for k, v in args.items()}
 
 
 def _connections(net: ir.Network, procs) -> List[Dict[str, Any]]:

@@ -165,9 +165,15 @@ def lava_conv_kernel(weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w[:, ::-1, ::-1, :])
 
 
-def _lava_conv(node, profile):
-    from lava.proc.conv.process import Conv
+def lava_conv_args(node, profile) -> dict:
+    """Keyword arguments of Lava's ``Conv`` for a Conv2d or SumPool2d (name excluded).
 
+    The kernel is the IR's effective mantissa shifted left by ``weight_exp``
+    (Lava's fixed_pt ``Conv`` ignores ``weight_exp`` and ``num_weight_bits``),
+    in Lava's layout and flipped (:func:`lava_conv_kernel`); geometry is in
+    Lava's ``(X, Y) = (W, H)`` order.  SumPool2d is a grouped Conv with unit
+    weights.  A negative ``weight_exp`` raises :class:`ValidationError`.
+    """
     c, h, w = node.input_shape
     if isinstance(node, ir.SumPool2d):
         kernel = np.ones((c, 1) + tuple(node.kernel_size), np.int64)
@@ -183,16 +189,21 @@ def _lava_conv(node, profile):
                                    profile.weight_bits) << node.weight_exp
         groups, stride, padding, dilation = node.groups, node.stride, node.padding, node.dilation
         bits = node.num_message_bits
-    return Conv(
+    return dict(
         weight=lava_conv_kernel(kernel).astype(np.int32),
-        input_shape=(w, h, c),
+        input_shape=(int(w), int(h), int(c)),
         stride=tuple(int(v) for v in stride[::-1]),
         padding=tuple(int(v) for v in padding[::-1]),
         dilation=tuple(int(v) for v in dilation[::-1]),
         groups=int(groups),
         num_message_bits=int(bits),
-        name=node.name,
     )
+
+
+def _lava_conv(node, profile):
+    from lava.proc.conv.process import Conv
+
+    return Conv(name=node.name, **lava_conv_args(node, profile))
 
 
 def run_lava(
