@@ -31,6 +31,7 @@ $(STAMP): $(VENV)/bin/python requirements/base.txt $(CONSTRAINTS) Makefile
 	$(PIP) install -c $(CONSTRAINTS) $(TORCH_PINS)
 	$(PIP) install -c $(CONSTRAINTS) snntorch norse nirtorch ninja "opencv-python-headless<4.11"
 	$(PIP) install --no-deps --ignore-requires-python lava-dl==0.6.0
+	$(PIP) install --no-deps sinabs==3.1.3 pbr
 	touch $@
 
 # neurohw itself, editable: re-run only when pyproject.toml changes.
