@@ -346,3 +346,23 @@ def test_sinabs_exported_model_quantizes_and_tracks_sinabs():
     # Sinabs decays by exp(-dt/tau), NIR (and the chip) by 1 - dt/tau: close, not equal
     assert np.corrcoef(c, f)[0, 1] > 0.95
     assert abs(c.sum() - f.sum()) < 0.25 * f.sum()
+
+
+def test_nested_graph_quantizes_like_the_flat_one():
+    rng = np.random.default_rng(12)
+    w1, w2 = rng.normal(0, 0.7, (12, 8)), rng.normal(0, 0.7, (4, 12))
+    sub = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([8])}),
+                              "fc": nir.Linear(w1), "lif": _lif(12),
+                              "output": nir.Output(output_type={"output": np.array([12])})},
+                       edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")], type_check=False)
+    nested = _graph({"block": sub, "fc2": nir.Linear(w2), "l2": _lif(4)},
+                    [("input", "block"), ("block", "fc2"), ("fc2", "l2"), ("l2", "output")], [8])
+    flat = _graph({"fc": nir.Linear(w1), "lif": _lif(12), "fc2": nir.Linear(w2), "l2": _lif(4)},
+                  [("input", "fc"), ("fc", "lif"), ("lif", "fc2"), ("fc2", "l2"), ("l2", "output")], [8])
+    x = _spikes(rng, (4, 40, 8))
+    a = quantize(nested, dt=1e-3, calibrate=x)
+    b = quantize(flat, dt=1e-3, calibrate=x)
+    assert set(a.network.populations) == {"block.lif", "l2"}
+    ra, rb = run(a.network, x), run(b.network, x)
+    np.testing.assert_array_equal(ra.spikes["block.lif"], rb.spikes["lif"])
+    np.testing.assert_array_equal(ra.spikes["l2"], rb.spikes["l2"])
