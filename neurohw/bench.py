@@ -1,0 +1,487 @@
+"""Benchmark: neurohw's emulator against Lava's ``fixed_pt`` CPU simulator.
+
+:func:`run_bench` builds the same integer networks for both, runs them in one
+process on the same seeded Poisson input, checks that the spikes agree bit
+for bit, and reports speeds and ratios:
+
+1. ``single`` -- one sample of a 100-100-10 LIF network (Input 100 -> Dense ->
+   LIF 100 -> Dense -> LIF 10) for ``steps`` steps; emulator steps/s against
+   Lava's steady-state steps/s (target: at least 20x).
+2. ``batch`` -- ``batch`` samples of the same network in one emulator run
+   against Lava run one sample at a time.  Lava runs one sample per process
+   graph, so its sample-steps/s is its single-sample steps/s, measured in
+   case 1 and not re-run per sample (target: at least 2,000x).
+3. ``large`` -- a 10,000-neuron network (Input 1000 -> Dense -> LIF 5000 ->
+   Dense -> LIF 5000), one sample; Lava runs fewer steps (``large_lava_steps``).
+
+How Lava is timed: the process graph is built exactly as
+:func:`~neurohw.backends.lava.run_lava` builds it, with a spike ``Monitor``
+per population, and run in two calls: ``RunSteps(1)`` -- so *startup* is
+building, compiling and the first step -- then ``RunSteps(T - 1)``, whose
+time over ``T - 1`` is the *steady-state* time per step (best of ``repeats``
+runs in case 1, one run in case 3).  Case 1 also calls ``run_lava`` once,
+end to end, and the spikes of every Lava run are compared with the
+emulator's.  Ratios are taken against Lava's steady-state speed, the
+comparison least favourable to the emulator; the end-to-end ratio (Lava's
+whole ``run_lava`` call, startup included) is reported beside it.  The
+emulator is timed over its whole ``run`` call (set-up and recording
+included), after one short warm-up run, best of ``repeats`` runs in cases
+1-2 (one run in case 3).
+
+Times are wall-clock seconds (``time.perf_counter``); speeds are steps per
+second (``steps/s``) or sample-steps per second (batch x steps per second).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from . import ir
+from .errors import ValidationError
+
+__all__ = ["BenchConfig", "bench_network", "bench_input", "machine_info", "run_bench",
+           "format_markdown", "write_report", "TARGETS"]
+
+#: speed targets (ratio emulator / Lava steady state) per case; None: no target
+TARGETS: Dict[str, Optional[float]] = {"single": 20.0, "batch": 2000.0, "large": None}
+
+_DU, _DV = 1024, 512  # current / voltage decay: time constants of ~4 and ~8 steps
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to run.  Step counts are time steps; ``batch`` is samples.
+
+    ``steps`` -- emulator and Lava steps for cases 1-2 (>= 10);
+    ``batch`` -- samples in case 2 (>= 1);
+    ``large`` -- run case 3 (the 10k-neuron network);
+    ``large_steps`` -- emulator steps for case 3 (>= 10);
+    ``large_lava_steps`` -- Lava steps for case 3 (>= 10, at most ``large_steps``);
+    ``skip_lava`` -- time the emulator only (no ratios, no bit-exactness check);
+    ``repeats`` -- emulator runs per case 1-2 and Lava runs per length in case 1
+    (the shortest counts, as ``timeit`` does: on a shared machine the shortest
+    run is the least disturbed one);
+    ``seed`` -- seeds weights and inputs (``np.random.default_rng``).
+    """
+
+    steps: int = 2000
+    batch: int = 256
+    large: bool = True
+    large_steps: int = 500
+    large_lava_steps: int = 200
+    skip_lava: bool = False
+    repeats: int = 3
+    seed: int = 0
+
+    @classmethod
+    def quick(cls, **overrides) -> "BenchConfig":
+        """Short runs for CI and tests: 200 steps, batch 16, one repeat, no 10k network."""
+        base = dict(steps=200, batch=16, large=False, large_steps=100, large_lava_steps=50,
+                    repeats=1)
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base)
+
+    def check(self) -> None:
+        for name, lo in (("steps", 10), ("batch", 1), ("large_steps", 10),
+                         ("large_lava_steps", 10), ("repeats", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < lo:
+                raise ValidationError(f"bench: {name}={value!r} must be an integer >= {lo}")
+        if self.large_lava_steps > self.large_steps:
+            raise ValidationError(
+                f"bench: large_lava_steps={self.large_lava_steps} must be at most "
+                f"large_steps={self.large_steps}")
+
+
+def _layer(rng: np.random.Generator, name: str, n_out: int, n_in: int,
+           in_rate: float) -> tuple:
+    """A Dense + LIF pair whose neurons spike at moderate, varied rates.
+
+    Weights are normal with mean ``m`` and standard deviation ``3 m`` (mixed
+    sign, 8-bit mantissas, ``weight_exp = 0``), so the summed drive differs
+    from neuron to neuron; ``vth`` is half the steady-state voltage the mean
+    drive would give (``n_in * in_rate * m`` per step, scaled by Lava's
+    ``<< 6`` and the two decays), so a typical neuron fires every few steps
+    and many stay silent.
+    """
+    m = 12.0
+    w = np.clip(np.rint(rng.normal(m, 3 * m, size=(n_out, n_in))), -256, 254).astype(np.int16)
+    drive = max(n_in * in_rate * m, 1.0)
+    u_ss = drive * 64 * 4096 / (_DU + 1)
+    v_ss = u_ss * 4096 / _DV
+    vth = int(np.clip(0.5 * v_ss / 64, 1, 131071))
+    dense = ir.Dense(f"w_{name}", weight=w, weight_exp=0, num_weight_bits=8, sign_mode="mixed")
+    lif = ir.LIFPopulation(name, (n_out,), du=_DU, dv=_DV, vth=vth, bias_mant=0, bias_exp=0)
+    return dense, lif
+
+
+def bench_network(sizes: Sequence[int], seed: int = 0, in_rate: float = 0.1,
+                  hidden_rate: float = 0.1) -> ir.Network:
+    """Input ``sizes[0]`` -> (Dense -> LIF ``sizes[i]``)... on the Loihi 2 profile.
+
+    ``in_rate`` is the input spike probability per step the thresholds are
+    set for; ``hidden_rate`` the rate assumed for the layers after the first.
+    """
+    rng = np.random.default_rng(seed)
+    nodes: Dict[str, ir.Node] = {"in": ir.InputNode("in", (int(sizes[0]),))}
+    edges = []
+    last, rate = "in", in_rate
+    for i, n in enumerate(sizes[1:]):
+        dense, lif = _layer(rng, f"lif{i}", int(n), int(sizes[i]), rate)
+        nodes[dense.name], nodes[lif.name] = dense, lif
+        edges += [(last, dense.name), (dense.name, lif.name)]
+        last, rate = lif.name, hidden_rate
+    return ir.Network(nodes=nodes, edges=tuple(edges), profile="loihi2", dt_s=1e-3)
+
+
+def bench_input(n_in: int, steps: int, batch: int, rate: float = 0.1,
+                seed: int = 1) -> np.ndarray:
+    """Poisson (Bernoulli per step) input spikes, int8 ``(batch, steps, n_in)``."""
+    rng = np.random.default_rng(seed)
+    return (rng.random((batch, steps, n_in)) < rate).astype(np.int8)
+
+
+def machine_info() -> Dict[str, object]:
+    """CPU model, core counts, OS, Python, numpy and Lava versions, load average, date (UTC)."""
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count()
+    try:
+        from importlib.metadata import version
+
+        lava = version("lava-nc")
+    except Exception:
+        lava = None
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        load = None
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu or "unknown",
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "lava": lava,
+        "load_average": load,  # 1, 5, 15 min, at the start: other jobs slow both sides
+    }
+
+
+def _time_emulator(net: ir.Network, x: np.ndarray, progress: bool, label: str,
+                   repeats: int = 1):
+    """Best (shortest) of ``repeats`` timed runs after a short warm-up; (seconds, run)."""
+    from .emulate import run as emulate
+
+    emulate(net, x[:1, :10])  # warm-up: imports, first allocations
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = emulate(net, x, progress=progress, source=label)
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def _lava_split_run(net: ir.Network, x: np.ndarray) -> tuple:
+    """One Lava run timed in phases; returns (startup_s, steady_s, readout_s, total_s, spikes).
+
+    The process graph is built exactly as :func:`~neurohw.backends.lava.run_lava`
+    builds it (``build_processes`` plus a spike ``Monitor`` per population);
+    ``startup_s`` covers building, compiling and the first step
+    (``run(RunSteps(1))``), ``steady_s`` the remaining ``T - 1`` steps in one
+    ``run`` call, ``readout_s`` reading the monitors and stopping (Lava's
+    ``get_var`` sends one message per recorded value, so this grows with
+    steps x neurons), ``total_s`` everything.
+    """
+    from .backends.lava import import_lava
+    from .backends.lava.runner import build_processes
+
+    t0 = time.perf_counter()
+    import_lava()
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.monitor.process import Monitor
+
+    T = x.shape[0]
+    in_name = next(iter(net.of_type(ir.InputNode)))
+    procs = build_processes(net, {in_name: x})
+    monitors = {}
+    for name in net.populations:
+        mon = Monitor()
+        mon.probe(procs[name].s_out, T)
+        monitors[name] = mon
+    anchor = next(iter(monitors.values()))
+    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    try:
+        anchor.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
+        t1 = time.perf_counter()
+        anchor.run(condition=RunSteps(num_steps=T - 1), run_cfg=cfg)
+        t2 = time.perf_counter()
+        spikes = {}
+        for name, mon in monitors.items():
+            data = mon.get_data()[procs[name].name][procs[name].s_out.name]
+            spikes[name] = (np.asarray(data).reshape(T, -1) != 0).astype(np.int8)
+    finally:
+        anchor.stop()
+    t3 = time.perf_counter()
+    return t1 - t0, t2 - t1, t3 - t2, t3 - t0, spikes
+
+
+class _Spikes:
+    """Spikes by population, ``(T, n)`` each, as a Lava run holds them."""
+
+    def __init__(self, spikes: Dict[str, np.ndarray]):
+        self.spikes = spikes
+
+
+def _time_lava(net: ir.Network, x: np.ndarray, log: Callable[[str], None],
+               repeats: int = 1, end_to_end: bool = True) -> tuple:
+    """Time Lava on ``x`` (``(T, n_in)``): startup and steady state (best of
+    ``repeats`` phase-timed runs), and, with ``end_to_end``, one
+    :func:`~neurohw.backends.lava.run_lava` call.  Returns (stats, runs), where
+    ``runs`` are the spike records to check (each with a ``spikes`` dict)."""
+    T = x.shape[0]
+    startup = steady = readout = float("inf")
+    runs = []
+    total = None
+    for r in range(repeats):
+        log(f"  lava: {T} steps, phase-timed run {r + 1}/{repeats}...")
+        a, b, c, d, spikes = _lava_split_run(net, x)
+        startup, steady, readout = min(startup, a), min(steady, b), min(readout, c)
+        total = d if total is None else min(total, d)
+        runs.append(_Spikes(spikes))
+    if end_to_end:
+        from .backends.lava import run_lava
+
+        log(f"  lava: {T} steps, run_lava (end to end)...")
+        t0 = time.perf_counter()
+        runs.append(run_lava(net, x))
+        total = time.perf_counter() - t0
+    step_s = steady / (T - 1)
+    stats = {
+        "steps": T,
+        "startup_s": startup,
+        "step_s": step_s,
+        "steps_per_s": 1.0 / step_s,
+        "readout_s": readout,
+        "end_to_end_s": total,
+        "end_to_end_via": "run_lava" if end_to_end else "phase-timed run",
+        "end_to_end_steps_per_s": T / total,
+        "repeats": repeats,
+    }
+    return stats, runs
+
+
+def _checks(emu, runs, sample: int, steps: int) -> dict:
+    """Bit-exactness of the emulator's sample ``sample`` against every Lava run."""
+    results = [_spikes_equal(emu, r, sample, steps) for r in runs]
+    out = dict(results[0])
+    out["bit_exact"] = all(r["bit_exact"] for r in results)
+    out["mismatched"] = sorted({m for r in results for m in r["mismatched"]})
+    out["lava_runs_compared"] = len(results)
+    return out
+
+
+def _spikes_equal(emu, lava, sample: int, steps: int) -> dict:
+    """Compare every population's spikes of emulator sample ``sample`` with Lava."""
+    mismatched = []
+    compared = 0
+    for name, arr in lava.spikes.items():
+        want = np.asarray(arr[:steps], np.int64)
+        got = emu.spikes[name][sample, :steps].astype(np.int64)
+        compared += want.size
+        if not np.array_equal(want, got):
+            mismatched.append(name)
+    return {"bit_exact": not mismatched, "mismatched": mismatched, "values_compared": compared,
+            "steps_compared": steps}
+
+
+def _rates(emu) -> Dict[str, float]:
+    return {k: float(v.mean()) for k, v in emu.spikes.items()}
+
+
+def _case(name: str, net_desc: str, neurons: int, steps: int, batch: int, emu_s: float,
+          emu, lava: Optional[dict], lava_speed: Optional[float], check: Optional[dict],
+          note: str = "") -> dict:
+    emu_speed = steps * batch / emu_s
+    ratio = emu_speed / lava_speed if lava_speed else None
+    target = TARGETS[name]
+    case = {
+        "case": name,
+        "network": net_desc,
+        "neurons": neurons,
+        "steps": steps,
+        "batch": batch,
+        "emulator": {"seconds": emu_s, "steps_per_s": steps / emu_s,
+                     "sample_steps_per_s": emu_speed},
+        "lava": lava,
+        "ratio": ratio,
+        "target": target,
+        "meets_target": None if (ratio is None or target is None) else bool(ratio >= target),
+        "check": check,
+        "spike_rates": _rates(emu),
+        "note": note,
+    }
+    if lava and ratio is not None:
+        case["ratio_end_to_end"] = emu_speed / lava["end_to_end_steps_per_s"]
+    return case
+
+
+def run_bench(config: Optional[BenchConfig] = None, progress: bool = False,
+              log: Callable[[str], None] = lambda s: None) -> dict:
+    """Run the benchmark described in the module docstring; returns a JSON-ready dict.
+
+    ``log`` receives one line per phase (e.g. ``print``); ``progress`` shows
+    tqdm bars over emulator steps.  The dict holds ``machine`` (see
+    :func:`machine_info`), ``config`` and ``cases`` (one dict per case with
+    ``emulator`` and ``lava`` timings in seconds and steps/s, ``ratio``,
+    ``target``, ``meets_target``, ``check`` -- the bit-exactness of the
+    spikes -- and the mean ``spike_rates`` per population).
+    """
+    cfg = config or BenchConfig()
+    cfg.check()
+    if not cfg.skip_lava:
+        from .backends.lava import import_lava
+
+        import_lava()  # fail early, with the install hint, if Lava is missing
+    report = {"machine": machine_info(), "config": dict(cfg.__dict__), "cases": []}
+    cases: List[dict] = report["cases"]
+
+    sizes = (100, 100, 10)
+    net = bench_network(sizes, seed=cfg.seed)
+    x = bench_input(sizes[0], cfg.steps, cfg.batch, seed=cfg.seed + 1)
+    desc = "100-100-10 LIF"
+
+    log(f"[1/3] single sample, {desc}, {cfg.steps} steps")
+    emu_s, emu1 = _time_emulator(net, x[:1], progress, "single", cfg.repeats)
+    lava1, check1 = None, None
+    if not cfg.skip_lava:
+        lava1, lruns = _time_lava(net, x[0], log, cfg.repeats)
+        check1 = _checks(emu1, lruns, 0, cfg.steps)
+    cases.append(_case("single", desc, 110, cfg.steps, 1, emu_s, emu1, lava1,
+                       lava1 and lava1["steps_per_s"], check1))
+
+    log(f"[2/3] batch of {cfg.batch}, {desc}, {cfg.steps} steps")
+    emu_s, emub = _time_emulator(net, x, progress, "batch", cfg.repeats)
+    check2 = None
+    if not cfg.skip_lava:
+        # sample 0 of the batch is the single-sample input Lava ran in case 1
+        check2 = _checks(emub, lruns, 0, cfg.steps)
+        single = _spikes_equal(emub, _Spikes({k: v[0] for k, v in emu1.spikes.items()}),
+                               0, cfg.steps)
+        check2["batch_row0_equals_single_run"] = single["bit_exact"]
+        if not single["bit_exact"]:
+            check2["bit_exact"] = False
+            check2["mismatched"].append("batch row 0 vs single-sample run")
+    cases.append(_case("batch", desc, 110, cfg.steps, cfg.batch, emu_s, emub, lava1,
+                       lava1 and lava1["steps_per_s"], check2,
+                       note="Lava runs one sample at a time: its sample-steps/s is its "
+                            "single-sample steps/s from case 1 (not re-run per sample)"))
+
+    if cfg.large:
+        sizes = (1000, 5000, 5000)
+        desc = "1000-5000-5000 LIF"
+        net = bench_network(sizes, seed=cfg.seed, in_rate=0.05)
+        x = bench_input(sizes[0], cfg.large_steps, 1, rate=0.05, seed=cfg.seed + 2)
+        log(f"[3/3] 10k neurons, {desc}, emulator {cfg.large_steps} steps, "
+            f"Lava {cfg.large_lava_steps} steps")
+        emu_s, emul = _time_emulator(net, x, progress, "large")
+        lava3, check3 = None, None
+        if not cfg.skip_lava:
+            lava3, lruns = _time_lava(net, x[0, :cfg.large_lava_steps], log, 1,
+                                      end_to_end=False)
+            check3 = _checks(emul, lruns, 0, cfg.large_lava_steps)
+        note = (f"Lava ran {cfg.large_lava_steps} steps (one phase-timed run), "
+                f"the emulator {cfg.large_steps}; spikes compared over Lava's steps")
+        cases.append(_case("large", desc, 10000, cfg.large_steps, 1, emu_s, emul, lava3,
+                           lava3 and lava3["steps_per_s"], check3, note=note))
+    else:
+        log("[3/3] 10k-neuron network skipped")
+    report["all_bit_exact"] = (None if cfg.skip_lava else
+                               all(c["check"]["bit_exact"] for c in cases))
+    return report
+
+
+def _fmt(x: Optional[float], digits: int = 0) -> str:
+    if x is None:
+        return "-"
+    if x >= 100:
+        return f"{x:,.0f}"
+    return f"{x:,.{max(digits, 2 if x < 10 else 1)}f}"
+
+
+def format_markdown(report: dict) -> str:
+    """The report as a markdown table (plus the machine line), one row per case."""
+    m = report["machine"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['usable_cores']} usable core(s) of {m['cores']}; "
+        f"Python {m['python']}, numpy {m['numpy']}, lava-nc {m['lava']}; {m['date']}; "
+        f"load average at start {m.get('load_average')}",
+        "",
+        "| case | network | batch x steps | emulator | Lava steady state | Lava startup / readout "
+        "| ratio (target) | end-to-end ratio | spikes bit-exact |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in report["cases"]:
+        e, lv = c["emulator"], c["lava"]
+        unit = "sample-steps/s" if c["batch"] > 1 else "steps/s"
+        emu = f"{_fmt(e['sample_steps_per_s'])} {unit}"
+        if lv:
+            lava = f"{_fmt(lv['steps_per_s'])} steps/s ({lv['step_s'] * 1e3:.3f} ms/step)"
+            startup = f"{lv['startup_s']:.2f} s / {lv['readout_s']:.2f} s"
+        else:
+            lava = startup = "not run"
+        target = c["target"]
+        ratio = _fmt(c["ratio"], 1) + "x" if c["ratio"] is not None else "-"
+        if target is not None:
+            ok = {True: "met", False: "MISSED", None: "n/a"}[c["meets_target"]]
+            ratio += f" (>= {target:,.0f}x: {ok})"
+        e2e = _fmt(c.get("ratio_end_to_end"), 1) + "x" if c.get("ratio_end_to_end") else "-"
+        chk = c["check"]
+        if chk is None:
+            exact = "not checked"
+        else:
+            exact = (f"yes ({chk['steps_compared']} steps)" if chk["bit_exact"]
+                     else f"NO: {', '.join(chk['mismatched'])}")
+        lines.append(f"| {c['case']} | {c['network']} | {c['batch']} x {c['steps']} | {emu} "
+                     f"| {lava} | {startup} | {ratio} | {e2e} | {exact} |")
+    notes = [f"- {c['case']}: {c['note']}" for c in report["cases"] if c["note"]]
+    if notes:
+        lines += [""] + notes
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, json_path=None, markdown_path=None) -> None:
+    """Write the report as JSON and/or the markdown table, each atomically."""
+    import json
+
+    from .nirio import atomic_write
+
+    def _text(text):
+        def write(tmp):
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+        return write
+
+    if json_path is not None:
+        atomic_write(json_path, _text(json.dumps(report, indent=2) + "\n"))
+    if markdown_path is not None:
+        atomic_write(markdown_path, _text(format_markdown(report)))

@@ -1,0 +1,59 @@
+"""Benchmark the emulator against Lava's fixed_pt simulator on the same
+networks in one run: a 100-100-10 LIF network on one sample and on a batch,
+and a 10,000-neuron network.  Prints the machine, a table of speeds and
+ratios against the targets, and whether the spikes agreed bit for bit.
+Exit status 1 if they did not."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..bench import BenchConfig, format_markdown, run_bench, write_report
+from ..errors import FileFormatError
+
+HELP = "time the emulator against Lava on the same networks"
+
+
+def add_args(p) -> None:
+    p.add_argument("--quick", action="store_true",
+                   help="short runs for CI: 200 steps, batch 16, no 10k-neuron network")
+    p.add_argument("--steps", type=int, default=None, metavar="T",
+                   help="steps for the 100-100-10 cases (default 2000; 200 with --quick)")
+    p.add_argument("--batch", type=int, default=None, metavar="B",
+                   help="samples in the batch case (default 256; 16 with --quick)")
+    p.add_argument("--large-steps", type=int, default=None, metavar="T",
+                   help="emulator steps on the 10k-neuron network (default 500)")
+    p.add_argument("--large-lava-steps", type=int, default=None, metavar="T",
+                   help="Lava steps on the 10k-neuron network (default 200)")
+    p.add_argument("--skip-lava", action="store_true",
+                   help="time the emulator only (no ratios, no bit-exactness check)")
+    p.add_argument("--repeats", type=int, default=None, metavar="N",
+                   help="runs per 100-100-10 case, the best counts (default 3; 1 with --quick)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights and inputs")
+    p.add_argument("--json", default=None, metavar="OUT.json", help="write the full report")
+    p.add_argument("--progress", action="store_true",
+                   help="progress bars (default: when stderr is a terminal)")
+
+
+def run(args) -> int:
+    if args.json:
+        parent = Path(args.json).parent
+        if not parent.is_dir():  # fail before a long run, not after
+            raise FileFormatError(f"{args.json}: directory {parent} does not exist")
+    overrides = dict(steps=args.steps, batch=args.batch, large_steps=args.large_steps,
+                     large_lava_steps=args.large_lava_steps, repeats=args.repeats,
+                     skip_lava=args.skip_lava,
+                     seed=args.seed)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    config = BenchConfig.quick(**overrides) if args.quick else BenchConfig(**overrides)
+    report = run_bench(config, progress=args.progress or sys.stderr.isatty(),
+                       log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(format_markdown(report), end="")
+    if args.json:
+        write_report(report, json_path=args.json)
+        print(f"{args.json}: report written")
+    if report["all_bit_exact"] is False:
+        print("spikes differ between the emulator and Lava (see table)", file=sys.stderr)
+        return 1
+    return 0
