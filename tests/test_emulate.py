@@ -149,3 +149,52 @@ def test_event_counts_match_an_independent_recount(case):
         assert emu.u["l"][0, t, 0] == u and emu.v["l"][0, t, 0] == v
     assert wraps + clips > 0
     assert emu.events["l"]["u_wrap"][0] == 3 * wraps and emu.events["l"]["v_clip"][0] == 3 * clips
+
+
+def _lively(rng, profile="loihi2"):
+    """A net whose neurons spike often (small thresholds), with recurrence and delays."""
+    from neurohw.testing import random_dense
+
+    prof = nh.get_profile(profile)
+    n_in, n1, n2 = int(rng.integers(5, 60)), int(rng.integers(5, 60)), int(rng.integers(2, 20))
+
+    def pop(name, n):
+        return ir.LIFPopulation(name, (n,), du=int(rng.integers(0, 4096)), dv=int(rng.integers(0, 4096)),
+                                vth=int(rng.integers(0, 30)), bias_mant=rng.integers(-4096, 4096, n),
+                                bias_exp=rng.integers(0, 8, n))
+
+    nodes = [ir.InputNode("input", (n_in,)), random_dense(rng, "d1", n1, n_in, prof),
+             pop("l1", n1), random_dense(rng, "d2", n2, n1, prof, delays=bool(rng.random() < 0.5)),
+             pop("l2", n2), random_dense(rng, "rec", n1, n1, prof)]
+    edges = [("input", "d1"), ("d1", "l1"), ("l1", "d2"), ("d2", "l2"), ("l1", "rec"), ("rec", "l1")]
+    return nh.Network({n.name: n for n in nodes}, edges, prof)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_numba_engine_equals_numpy_engine(seed):
+    """The fused kernels (serial for small batches, threaded from 16 samples up, sparse
+    spike sums) give exactly the integers of the numpy step functions."""
+    from neurohw.emulate import fast
+
+    if not fast.available():
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(seed)
+    net = _lively(rng, ["loihi1", "loihi2"][seed % 2])
+    B = [1, 3, 16, 40][seed % 4]
+    x = (rng.random((B, 40, net.nodes["input"].shape[0])) < rng.uniform(0.02, 0.9)).astype(np.int8)
+    rec = ("spikes", "v", "u")
+    a = run(net, x, record=rec, engine="numpy", count_events=True)
+    b = run(net, x, record=rec, engine="numba", count_events=True)
+    assert a.spikes["l1"].any()
+    for var in rec:
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p], err_msg=f"{p}.{var}")
+    for p in net.populations:
+        for e in ("u_wrap", "v_clip"):
+            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
+
+
+def test_engine_argument_is_checked():
+    net, x = _random_case(0)
+    with pytest.raises(nh.ValidationError, match="engine='gpu'"):
+        run(net, x, engine="gpu")

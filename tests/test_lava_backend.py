@@ -171,3 +171,17 @@ def test_bad_input_shape():
         run_lava(net, np.zeros((10, 5), int))
     with pytest.raises(nh.ValidationError, match=r"x\[0, 0\]=2 above allowed range \[0, 1\] \(binary spikes\)"):
         run_lava(net, np.full((10, 6), 2))
+
+
+def test_lava_imports_after_the_start_method_was_fixed(tmp_path):
+    """Lava sets multiprocessing's start method at import and fails if one is already
+    fixed (numba's parallel backend fixes it); neurohw's import_lava copes. Fresh process."""
+    import subprocess
+    import sys
+
+    code = ("import multiprocessing as mp; mp.get_start_method()\n"
+            "from neurohw.backends.lava import import_lava; import_lava()\n"
+            "print(mp.get_start_method())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert out.stdout.strip().endswith("fork")

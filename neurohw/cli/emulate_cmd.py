@@ -24,6 +24,9 @@ def add_args(p) -> None:
     p.add_argument("--record", default="", metavar="v,u",
                    help="also record membrane voltage v and/or current u")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "numba"],
+                   help="numba: fused compiled kernels (default when installed); numpy: the "
+                        "reference step functions; both give the same integers")
 
 
 def run(args) -> int:
@@ -32,7 +35,7 @@ def run(args) -> int:
     x = load_array(args.input)
     t0 = time.perf_counter()
     result = emulate(net, x, record=record, progress=args.progress or sys.stderr.isatty(),
-                     source=str(args.input))
+                     source=str(args.input), engine=args.engine)
     secs = time.perf_counter() - t0
     arrays = result.to_npz_dict()
     atomic_write(args.out, lambda tmp: _save(tmp, arrays))

@@ -19,6 +19,7 @@ its output to 24 bits (Lava's ``signed_clamp``, a modulo despite its name).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Mapping, Optional, Tuple
 
@@ -34,6 +35,7 @@ __all__ = ["EmulatorRun", "run", "prepare_input", "RECORDABLE"]
 
 RECORDABLE = ("spikes", "v", "u")
 _EXACT_F64 = 2**53
+_EXACT_F32 = 2**24
 
 
 @dataclass
@@ -62,7 +64,9 @@ class EmulatorRun:
 
 
 def prepare_input(net: ir.Network, x, source: str = "input") -> Dict[str, np.ndarray]:
-    """Check and normalize inputs to ``{input_name: int64 array (B, T, n)}``.
+    """Check and normalize inputs to ``{input_name: integer array (B, T, n)}``.
+
+    The result is int8 for binary inputs and int32 for graded payloads.
 
     ``x`` is ``(T, n)`` or ``(B, T, n)`` for a network with one Input node,
     or a dict by Input name.  Values must be 0/1, or fit the payload width of
@@ -93,8 +97,14 @@ def prepare_input(net: ir.Network, x, source: str = "input") -> Dict[str, np.nda
         bits = input_payload_bits(net, name)
         hi = 1 if bits == 0 else 2**bits - 1
         what = "binary spikes" if bits == 0 else f"{bits}-bit graded payload"
-        out[name] = as_int_array(arr, f"{source}: input for node '{name}'", "x", 0, hi, what,
-                                 dtype=np.int64)
+        # binary spikes stay int8 and payloads int32 (< 2**24): a quarter or an eighth of
+        # the memory traffic of int64; integer arrays in range skip the detailed checks
+        small = np.int8 if hi == 1 else np.int32
+        if arr.dtype.kind in "iub" and arr.size and 0 <= arr.min() and arr.max() <= hi:
+            out[name] = arr.astype(small, copy=False)
+        else:
+            out[name] = as_int_array(arr, f"{source}: input for node '{name}'", "x", 0, hi, what,
+                                     dtype=small)
         shapes.add(arr.shape[:2])
     if len(shapes) > 1:
         raise ValidationError(f"{source}: inputs differ in batch size or length: {sorted(shapes)}")
@@ -156,10 +166,19 @@ class _Proj:
         n_out, n_in = w.shape
         self.n_out = n_out
         bound = int(np.abs(w).sum(axis=1).max(initial=0)) * _payload_max(node)
+        # |a| <= bound << exp: when that stays inside int32, Lava's wrap is a no-op
+        self.needs_wrap = (bound << max(self.exp, 0)) >= (1 << 31)
+        self.bound = bound
         if node.delay is None:
             self.delays = None
             self.w = w
-            self.wt_f = w.T.astype(np.float64) if bound < _EXACT_F64 else None
+            # float32 sums are exact below 2**24, float64 below 2**53
+            if bound < _EXACT_F32:
+                self.wt_f = np.ascontiguousarray(w.T.astype(np.float32))
+            elif bound < _EXACT_F64:
+                self.wt_f = np.ascontiguousarray(w.T.astype(np.float64))
+            else:
+                self.wt_f = None
             self.max_delay = 0
         else:
             d = node.delay.astype(np.int64)
@@ -170,14 +189,35 @@ class _Proj:
             self.wt_f = stack.T.astype(np.float64) if bound < _EXACT_F64 else None
         # ring buffer: column k is delivered k steps after the next one
         self.buf = np.zeros((batch, self.max_delay + 1, n_out), dtype=np.int64)
+        self.head = self.buf[:, 0]
+        self.fast = None  # the numba module when the compiled engine runs
+        self.wt_i = None
+        self.binary = node.num_message_bits == 0
 
     def deliver(self) -> np.ndarray:
         """What the projection sends this step (its buffer head), int64 (B, n_out)."""
-        return self.buf[:, 0]
+        return self.head
 
-    def accumulate(self, s_in: np.ndarray) -> None:
-        """Shift the buffer one step and add this step's weighted input."""
-        a = dense_accumulate(s_in, self.w, self.wt_f)
+    def accumulate(self, s_in: np.ndarray, nnz: Optional[int] = None) -> None:
+        """Shift the buffer one step and add this step's weighted input.
+
+        ``nnz`` (the number of non-zero inputs, if known) spares a count.
+        """
+        if self.fast is not None and self.binary and self.fast.prefer_spike_sum(
+                int(np.count_nonzero(s_in)) if nnz is None else nnz, s_in.shape[0],
+                s_in.shape[1], self.w.shape[0]):
+            if self.wt_i is None:
+                self.wt_i = np.ascontiguousarray(self.w.T.astype(np.int32))
+            a = self.fast.spike_sum(s_in, self.wt_i, small=self.bound < (1 << 31))
+        else:
+            a = dense_accumulate(s_in, self.w, self.wt_f)
+        if self.exp and a.dtype != np.int64:
+            a = a.astype(np.int64)  # shifts must not overflow a narrow accumulator
+        if self.max_delay == 0:  # plain Dense: the buffer is just last step's sum
+            if self.exp:
+                a = apply_exp(a, self.exp)
+            self.head = wrap32(a) if self.needs_wrap else a
+            return
         a = apply_exp(a, self.exp)
         B = s_in.shape[0]
         a = a.reshape(B, self.max_delay + 1, self.n_out)
@@ -185,6 +225,44 @@ class _Proj:
         buf[:, -1] = 0
         # Lava keeps the buffer in int32 (DelayDense) / sends int32 (Dense)
         self.buf = wrap32(buf + a)
+        self.head = self.buf[:, 0]
+
+
+class _InputDrive:
+    """A Dense fed directly by an Input, without delays: its sums for a block of
+    steps come from one matrix product over (steps x samples), which BLAS runs
+    far faster than one small product per step.  Same integers as :class:`_Proj`."""
+
+    _BLOCK_BYTES = 32 << 20
+
+    def __init__(self, proj: "_Proj", x: np.ndarray):
+        self.proj = proj
+        B, T, n_in = x.shape
+        self.x = x
+        self.block = max(1, min(T, self._BLOCK_BYTES // max(1, 8 * B * proj.n_out)))
+        self.t0 = -1
+        self.pre = None
+        self.head = proj.head
+
+    def deliver(self) -> np.ndarray:
+        return self.head
+
+    def step(self, t: int) -> None:
+        """Make the sum of input row ``t`` the value delivered next step."""
+        if self.pre is None or not (self.t0 <= t < self.t0 + self.pre.shape[0]):
+            p = self.proj
+            xb = self.x[:, t:t + self.block]  # (B, Tb, n_in)
+            B, Tb, n_in = xb.shape
+            dt = p.wt_f.dtype if p.wt_f is not None else np.int64
+            flat = np.ascontiguousarray(xb.transpose(1, 0, 2), dtype=dt).reshape(Tb * B, n_in)
+            a = dense_accumulate(flat, p.w, p.wt_f)
+            if p.exp:
+                a = apply_exp(a, p.exp)
+            if p.needs_wrap:
+                a = wrap32(a)
+            self.pre = a.reshape(Tb, B, p.n_out)
+            self.t0 = t
+        self.head = self.pre[t - self.t0]
 
 
 def _lif_params(pop: ir.LIFPopulation, profile) -> LIFParams:
@@ -200,7 +278,7 @@ def _lif_params(pop: ir.LIFPopulation, profile) -> LIFParams:
 
 
 def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool = False,
-        source: str = "input", count_events: bool = False) -> EmulatorRun:
+        source: str = "input", count_events: bool = False, engine: str = "auto") -> EmulatorRun:
     """Emulate ``net`` bit-exactly on input ``x`` (see :func:`prepare_input`).
 
     ``record`` is any of ``"spikes"``, ``"v"``, ``"u"``.  Returns an
@@ -208,58 +286,112 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
     ``progress`` shows a progress bar (tqdm) over the steps.
     ``count_events`` counts, per population and sample, the neuron-steps in
     which ``u`` wrapped at 24 bits and ``v`` saturated (``EmulatorRun.events``).
+    ``engine``: ``"numpy"`` runs the pure step functions of :mod:`.steps`;
+    ``"numba"`` the fused, multi-threaded LIF kernel of :mod:`.fast` (same
+    integers); ``"auto"`` picks numba when it is installed.
     """
     record = tuple(record)
     bad = sorted(set(record) - set(RECORDABLE))
     if bad:
         raise ValidationError(f"record: unknown variable(s) {', '.join(bad)}; use spikes, v, u")
+    if engine not in ("auto", "numpy", "numba"):
+        raise ValidationError(f"engine={engine!r}: use auto, numpy or numba")
+    from . import fast
+
+    if engine == "numba" and not fast.available():
+        from ..errors import MissingDependencyError
+
+        raise MissingDependencyError("engine='numba' needs numba: pip install numba")
+    use_fast = engine == "numba" or (engine == "auto" and fast.available())
     inputs = prepare_input(net, x, source)
     B, T = next(iter(inputs.values())).shape[:2]
     profile = net.profile
     projs = {k: (_Proj(n, profile, B) if isinstance(n, ir.Dense) else _ConvProj(n, profile, B))
              for k, n in net.of_type((ir.Dense, ir.Conv2d, ir.SumPool2d)).items()}
     proj_src = {k: net.spike_source(k) for k in projs}
+    # Dense projections reading an Input directly (no delays): precompute by blocks
+    for k, p in list(projs.items()):
+        if isinstance(p, _Proj) and p.max_delay == 0 and proj_src[k] in inputs:
+            x_in = inputs[proj_src[k]]
+            if use_fast and p.binary and fast.prefer_spike_sum(
+                    int(np.count_nonzero(x_in)) // max(1, x_in.shape[1]), x_in.shape[0],
+                    x_in.shape[2], p.n_out):
+                continue  # sparse per-step sums beat the block product here
+            projs[k] = _InputDrive(p, x_in)
     pops = net.populations
     params = {k: _lif_params(p, profile) for k, p in pops.items()}
+    if use_fast:
+        for p in projs.values():
+            if isinstance(p, _Proj):
+                p.fast = fast
+            elif isinstance(p, _InputDrive):
+                p.proj.fast = fast
+        params = {k: p._replace(bias=np.ascontiguousarray(
+            np.broadcast_to(p.bias, (pops[k].size,)), dtype=np.int64)) for k, p in params.items()}
     state = {k: LIFState(np.zeros((B, p.size), np.int64), np.zeros((B, p.size), np.int64))
              for k, p in pops.items()}
     # what feeds each population: projections (delivered) or inputs (same step),
     # looking through Flatten nodes (a reshape of the flat activity)
     feeds = {k: [_through_flatten(net, s) for s in net.predecessors(k)] for k in pops}
     result = EmulatorRun(num_steps=T, batch_size=B)
-    for var in record:
-        for k, p in pops.items():
-            dtype = np.int8 if var == "spikes" else np.int32
-            getattr(result, var)[k] = np.zeros((B, T, p.size), dtype=dtype)
     if count_events:
         result.events = {k: {"u_wrap": np.zeros(B, np.int64), "v_clip": np.zeros(B, np.int64)}
                          for k in pops}
+    counters = {k: (result.events[k]["u_wrap"], result.events[k]["v_clip"]) if count_events
+                else (np.zeros(B, np.int64), np.zeros(B, np.int64)) for k in pops}
+    # the fused kernel writes spikes in place: projections read them in the same step
+    # (recording copies them), so one buffer per population suffices
+    spike_buf = {k: np.zeros((B, p.size), bool) for k, p in pops.items()}
     steps = range(T)
     if progress:
         steps = _progress(steps, T)
-    for t in steps:
-        outputs: Dict[str, np.ndarray] = {k: v[:, t] for k, v in inputs.items()}
-        for k, pop in pops.items():
-            a = np.zeros((B, pop.size), np.int64)
-            for src in feeds[k]:
-                a = a + (projs[src].deliver() if src in projs else outputs[src])
-            if count_events:
-                st, s, (uw, vc) = lif_step(state[k], a, params[k], events=True)
-                ev = result.events[k]
-                ev["u_wrap"] += uw.sum(axis=1)
-                ev["v_clip"] += vc.sum(axis=1)
-            else:
-                st, s = lif_step(state[k], a, params[k])
-            state[k] = st
-            outputs[k] = s
-            if "spikes" in record:
-                result.spikes[k][:, t] = s
-            if "v" in record:
-                result.v[k][:, t] = st.v
-            if "u" in record:
-                result.u[k][:, t] = st.u
-        for k, proj in projs.items():
-            proj.accumulate(outputs[proj_src[k]])
+    # spikes per step of each input, for the sparse-or-dense choice of its readers
+    in_nnz = {k: np.count_nonzero(v, axis=(0, 2)) for k, v in inputs.items()} if use_fast else {}
+    # recording buffers are (T, B, n) so each step writes one contiguous block;
+    # they are transposed to the (B, T, n) contract once at the end
+    rec_buf = {var: {k: np.zeros((T, B, p.size), dtype=np.int8 if var == "spikes" else np.int32)
+                     for k, p in pops.items()} for var in record}
+    limit = fast.blas_single_thread(B) if use_fast else contextlib.nullcontext()
+    with limit:
+        for t in steps:
+            outputs: Dict[str, np.ndarray] = {k: v[:, t] for k, v in inputs.items()}
+            for k, pop in pops.items():
+                srcs = feeds[k]
+                a = projs[srcs[0]].deliver() if srcs and srcs[0] in projs else None
+                if a is None or len(srcs) > 1:
+                    a = np.zeros((B, pop.size), np.int64)
+                    for src in srcs:
+                        a = a + (projs[src].deliver() if src in projs else outputs[src])
+                if use_fast:
+                    st = state[k]
+                    s = spike_buf[k]
+                    fast.lif_step_inplace(st.u, st.v, a, params[k], s, counters[k][0], counters[k][1])
+                elif count_events:
+                    st, s, (uw, vc) = lif_step(state[k], a, params[k], events=True)
+                    ev = result.events[k]
+                    ev["u_wrap"] += uw.sum(axis=1)
+                    ev["v_clip"] += vc.sum(axis=1)
+                else:
+                    st, s = lif_step(state[k], a, params[k])
+                state[k] = st
+                outputs[k] = s
+                if "spikes" in record:
+                    rec_buf["spikes"][k][t] = s
+                if "v" in record:
+                    rec_buf["v"][k][t] = st.v
+                if "u" in record:
+                    rec_buf["u"][k][t] = st.u
+            for k, proj in projs.items():
+                if isinstance(proj, _InputDrive):
+                    proj.step(t)
+                elif isinstance(proj, _Proj):
+                    src = proj_src[k]
+                    proj.accumulate(outputs[src], int(in_nnz[src][t]) if src in in_nnz else None)
+                else:
+                    proj.accumulate(outputs[proj_src[k]])
+    for var, bufs in rec_buf.items():
+        for k, buf in bufs.items():
+            getattr(result, var)[k] = np.ascontiguousarray(buf.transpose(1, 0, 2))
     return result
 
 

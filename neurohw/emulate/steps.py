@@ -94,12 +94,15 @@ def lif_step(state: LIFState, a_in, p: LIFParams, xp=np, events: bool = False):
 def dense_accumulate(s_in, w_eff, w_eff_t_float=None, xp=np):
     """``a[b, i] = sum_j w_eff[i, j] * s_in[b, j]`` exactly, as int64 ``(B, n_out)``.
 
-    ``w_eff_t_float`` (``w_eff.T`` as float64) enables the BLAS fast path;
-    the caller passes it only when ``max_j |s| * sum_j |w_eff[i, j]| < 2**53``
-    for every row, which makes every float64 partial sum an exact integer.
+    ``w_eff_t_float`` (``w_eff.T`` as float32 or float64) enables the BLAS
+    fast path; the caller passes float32 only when
+    ``max_j |s| * sum_j |w_eff[i, j]| < 2**24`` and float64 only below
+    ``2**53`` for every row: then every partial sum is an exact integer in
+    that format, whatever order BLAS adds in, and the conversion back to
+    int64 is exact.
     """
     if w_eff_t_float is not None:
-        return xp.rint(s_in.astype(xp.float64) @ w_eff_t_float).astype(xp.int64)
+        return (s_in.astype(w_eff_t_float.dtype) @ w_eff_t_float).astype(xp.int64)
     return s_in.astype(xp.int64) @ w_eff.T.astype(xp.int64)
 
 

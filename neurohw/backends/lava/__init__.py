@@ -22,6 +22,7 @@ def import_lava():
     command when lava-nc is not installed.
     """
     _compat.install()
+    _compat.prepare_multiprocessing()
     try:
         lava = importlib.import_module("lava")
         # the modules neurohw uses; importing them triggers the var_model patch

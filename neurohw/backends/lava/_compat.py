@@ -18,6 +18,16 @@ is compiled in memory and never written to Lava's ``__pycache__``.
 
 If the source no longer contains the pattern (a fixed Lava release), the
 module is loaded unchanged.
+
+A second fragility: ``lava/magma/runtime/message_infrastructure/multiprocessing.py``
+calls ``multiprocessing.set_start_method('fork')`` at import, which raises
+``RuntimeError: context has already been set`` when anything in the process
+has already fixed the start method -- numba's parallel backend does so when
+it starts its threads (``numba/np/ufunc/parallel.py`` calls
+``multiprocessing.get_start_method()``).  :func:`prepare_multiprocessing`
+resets an already-fixed start method (``set_start_method(None, force=True)``,
+public API) just before Lava's import, so Lava sets ``'fork'``, which its
+runtime needs, itself.
 """
 
 from __future__ import annotations
@@ -65,6 +75,19 @@ def install() -> None:
     with _lock:
         if not any(isinstance(f, _LavaVarModelFinder) for f in sys.meta_path):
             sys.meta_path.insert(0, _LavaVarModelFinder())
+
+
+_MP_MODULE = "lava.magma.runtime.message_infrastructure.multiprocessing"
+
+
+def prepare_multiprocessing() -> None:
+    """Let Lava's import set the 'fork' start method even if something fixed one before."""
+    import multiprocessing as mp
+
+    if _MP_MODULE in sys.modules:
+        return
+    if mp.get_start_method(allow_none=True) is not None:
+        mp.set_start_method(None, force=True)
 
 
 def was_patched() -> bool:

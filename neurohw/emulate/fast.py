@@ -1,0 +1,152 @@
+"""Optional compiled LIF kernel (numba): the same integers as :func:`.steps.lif_step`, fused.
+
+numpy evaluates :func:`~neurohw.emulate.steps.lif_step` as about twenty
+whole-array passes, each allocating a temporary; for a batch that is most of
+the emulator's time.  :func:`lif_step_inplace` does all phases for one
+neuron in registers, updating ``u``/``v`` in place, and splits the batch over
+the CPU cores.  It is used by :func:`neurohw.emulate.run` when numba is
+installed (``engine="auto"``); ``engine="numpy"`` forces the reference path.
+Every phase, wrap and rounding is the one documented in ``steps.lif_step``;
+the tests run both paths on random networks over the full parameter range
+and require identical integers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["available", "lif_step_inplace", "spike_sum", "prefer_spike_sum",
+           "PARALLEL_MIN_BATCH", "blas_single_thread"]
+
+PARALLEL_MIN_BATCH = 16
+"""Batches of at least this many samples use the multi-threaded kernels."""
+
+try:  # numba is optional: without it the numpy path runs
+    import numba as _nb
+except ImportError:  # pragma: no cover - exercised where numba is missing
+    _nb = None
+
+def available() -> bool:
+    """True when the compiled kernel can run (numba importable)."""
+    return _nb is not None
+
+
+if _nb is not None:
+    @_nb.njit(cache=True, inline="always")
+    def _wrap32(x):
+        return ((x + 2147483648) & 4294967295) - 2147483648
+
+    @_nb.njit(cache=True, inline="always")
+    def _decay(x, f):
+        p = x * f  # |x| < 2**32, f <= 4096: fits int64
+        if p >= 0:
+            return p >> 12
+        return -((-p) >> 12)
+
+    @_nb.njit(cache=True, inline="always")
+    def _one(u, v, a, du, dv, bias, vth, shift, half):
+        u = _wrap32(_decay(u, du) + _wrap32(np.int64(a) << shift))  # widen before shifting
+        uw = 0
+        if u > half:
+            u -= 2 * half
+            uw = 1
+        elif u <= -half:
+            u += 2 * half
+            uw = 1
+        raw = _wrap32(_decay(v, dv) + u + bias)
+        v = raw
+        if v > half - 1:
+            v = half - 1
+        elif v < -(half - 1):
+            v = -(half - 1)
+        vc = 1 if v != raw else 0
+        s = 1 if v > vth else 0
+        if s:
+            v = 0
+        return u, v, s, uw, vc
+
+    def _lif_body(u, v, a, du, dv, bias, vth, shift, half, s_out, uw_count, vc_count):
+        B, n = u.shape
+        for b in _nb.prange(B):  # prange is plain range when compiled without parallel
+            cw = 0
+            cc = 0
+            for i in range(n):
+                uu, vv, s, uw, vc = _one(u[b, i], v[b, i], a[b, i], du, dv, bias[i], vth,
+                                         shift, half)
+                u[b, i] = uu
+                v[b, i] = vv
+                s_out[b, i] = s
+                cw += uw
+                cc += vc
+            uw_count[b] += cw
+            vc_count[b] += cc
+
+    def _sum_body(s, wt, out):
+        B, n_in = s.shape
+        n_out = wt.shape[1]
+        for b in _nb.prange(B):
+            for i in range(n_out):
+                out[b, i] = 0
+            for j in range(n_in):
+                if s[b, j]:
+                    for i in range(n_out):
+                        out[b, i] += wt[j, i]
+
+    # (serial, parallel) compilations of the same bodies
+    _kernels = tuple(_nb.njit(cache=True, parallel=p)(_lif_body) for p in (False, True))
+    _sums = tuple(_nb.njit(cache=True, parallel=p)(_sum_body) for p in (False, True))
+
+
+def spike_sum(s: np.ndarray, wt: np.ndarray, small: bool = False) -> np.ndarray:
+    """``a[b] = sum of the rows wt[j] with s[b, j] true``: a Dense over binary spikes.
+
+    ``s`` is 0/1 ``(B, n_in)`` (bool or int8), ``wt`` the effective weights
+    transposed, int32 ``(n_in, n_out)``; returns int64 ``(B, n_out)``, exact
+    (plain integer sums), in work proportional to the number of spikes, as a
+    chip does.  ``small`` (the caller has proven ``sum |w| < 2**31`` per row)
+    accumulates in int32 -- twice the SIMD width -- and returns int32.
+    """
+    out = np.empty((s.shape[0], wt.shape[1]), np.int32 if small else np.int64)
+    _sums[s.shape[0] >= PARALLEL_MIN_BATCH](np.ascontiguousarray(s), wt, out)
+    return out
+
+
+def prefer_spike_sum(nnz: int, batch: int, n_in: int, n_out: int) -> bool:
+    """Cost model in ns, fitted on a 2-core x86 VM (docs/performance.md): sparse row
+    sums cost ~5 ns per spike plus ~0.15 ns per added weight; a float32 BLAS product
+    ~0.03 ns per multiply-add, ~0.05 ns per converted element and ~2 us per call."""
+    sparse = nnz * (5.0 + 0.15 * n_out)
+    blas = 0.03 * batch * n_in * n_out + 0.05 * batch * (n_in + n_out) + 2000.0
+    return sparse < blas
+
+
+def lif_step_inplace(u: np.ndarray, v: np.ndarray, a: np.ndarray, p, s_out: np.ndarray,
+                     uw_count: np.ndarray, vc_count: np.ndarray) -> None:
+    """One LIF step for a batch, in place: ``u``, ``v`` (int64 ``(B, n)``) are updated,
+    ``s_out`` (bool ``(B, n)``) receives the spikes, and the per-sample counters
+    ``uw_count``/``vc_count`` (int64 ``(B,)``) grow by the neurons whose ``u``
+    wrapped at 24 bits / whose ``v`` saturated.  ``p`` is a :class:`.steps.LIFParams`;
+    ``a`` the summed synaptic input (int64 or int32 ``(B, n)``; widened to
+    int64 inside the kernel before any shift)."""
+    bias = p.bias
+    if bias.shape != (u.shape[1],) or bias.dtype != np.int64:
+        bias = np.ascontiguousarray(np.broadcast_to(bias, (u.shape[1],)), dtype=np.int64)
+    if not (a.flags.c_contiguous and a.dtype in (np.int64, np.int32)):
+        a = np.ascontiguousarray(a, dtype=np.int64)
+    _kernels[u.shape[0] >= PARALLEL_MIN_BATCH](u, v, a, np.int64(p.decay_u), np.int64(p.decay_v),
+         bias, np.int64(p.vth_scaled), np.int64(p.act_shift), np.int64(p.half), s_out,
+         uw_count, vc_count)
+
+
+def blas_single_thread(batch: int):
+    """A context manager limiting BLAS to one thread while the parallel kernels run
+    (threadpoolctl, when installed); a no-op for small batches or without it."""
+    import contextlib
+
+    if batch < PARALLEL_MIN_BATCH:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
