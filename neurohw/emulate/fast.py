@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["available", "lif_step_inplace", "spike_sum", "prefer_spike_sum",
+__all__ = ["available", "LIFStepper", "SpikeSum", "spike_sum", "prefer_spike_sum",
            "PARALLEL_MIN_BATCH", "blas_single_thread"]
 
 PARALLEL_MIN_BATCH = 16
@@ -65,8 +65,9 @@ if _nb is not None:
             v = 0
         return u, v, s, uw, vc
 
-    def _lif_body(u, v, a, du, dv, bias, vth, shift, half, s_out, uw_count, vc_count):
+    def _lif_body(u, v, a, prm, bias, s_out, counts):
         B, n = u.shape
+        du, dv, vth, shift, half = prm[0], prm[1], prm[2], prm[3], prm[4]
         for b in _nb.prange(B):  # prange is plain range when compiled without parallel
             cw = 0
             cc = 0
@@ -78,8 +79,8 @@ if _nb is not None:
                 s_out[b, i] = s
                 cw += uw
                 cc += vc
-            uw_count[b] += cw
-            vc_count[b] += cc
+            counts[0, b] += cw
+            counts[1, b] += cc
 
     def _sum_body(s, wt, out):
         B, n_in = s.shape
@@ -97,18 +98,31 @@ if _nb is not None:
     _sums = tuple(_nb.njit(cache=True, parallel=p)(_sum_body) for p in (False, True))
 
 
-def spike_sum(s: np.ndarray, wt: np.ndarray, small: bool = False) -> np.ndarray:
-    """``a[b] = sum of the rows wt[j] with s[b, j] true``: a Dense over binary spikes.
+class SpikeSum:
+    """``a[b] = sum of the rows wt[j] with s[b, j] != 0``: a Dense over binary spikes.
 
-    ``s`` is 0/1 ``(B, n_in)`` (bool or int8), ``wt`` the effective weights
-    transposed, int32 ``(n_in, n_out)``; returns int64 ``(B, n_out)``, exact
-    (plain integer sums), in work proportional to the number of spikes, as a
-    chip does.  ``small`` (the caller has proven ``sum |w| < 2**31`` per row)
-    accumulates in int32 -- twice the SIMD width -- and returns int32.
+    ``wt`` is the effective weight matrix transposed, int32 ``(n_in, n_out)``;
+    calling with 0/1 spikes ``s`` ``(B, n_in)`` (bool or int8, any strides)
+    returns the sums ``(B, n_out)``, exact (plain integer sums), in work
+    proportional to the number of spikes, as a chip does.  With ``small``
+    (the caller has proven ``sum |w| < 2**31`` per row) the sums are int32,
+    else int64.  The returned array is this object's buffer, overwritten by
+    the next call.
     """
-    out = np.empty((s.shape[0], wt.shape[1]), np.int32 if small else np.int64)
-    _sums[s.shape[0] >= PARALLEL_MIN_BATCH](np.ascontiguousarray(s), wt, out)
-    return out
+
+    def __init__(self, wt: np.ndarray, batch: int, small: bool):
+        self.wt = np.ascontiguousarray(wt, dtype=np.int32)
+        self.out = np.empty((batch, self.wt.shape[1]), np.int32 if small else np.int64)
+        self.kernel = _sums[batch >= PARALLEL_MIN_BATCH]
+
+    def __call__(self, s: np.ndarray) -> np.ndarray:
+        self.kernel(s, self.wt, self.out)
+        return self.out
+
+
+def spike_sum(s: np.ndarray, wt: np.ndarray, small: bool = False) -> np.ndarray:
+    """One-off :class:`SpikeSum` (a fresh output array)."""
+    return SpikeSum(wt, s.shape[0], small)(s)
 
 
 def prefer_spike_sum(nnz: int, batch: int, n_in: int, n_out: int) -> bool:
@@ -120,22 +134,31 @@ def prefer_spike_sum(nnz: int, batch: int, n_in: int, n_out: int) -> bool:
     return sparse < blas
 
 
-def lif_step_inplace(u: np.ndarray, v: np.ndarray, a: np.ndarray, p, s_out: np.ndarray,
-                     uw_count: np.ndarray, vc_count: np.ndarray) -> None:
-    """One LIF step for a batch, in place: ``u``, ``v`` (int64 ``(B, n)``) are updated,
-    ``s_out`` (bool ``(B, n)``) receives the spikes, and the per-sample counters
-    ``uw_count``/``vc_count`` (int64 ``(B,)``) grow by the neurons whose ``u``
-    wrapped at 24 bits / whose ``v`` saturated.  ``p`` is a :class:`.steps.LIFParams`;
-    ``a`` the summed synaptic input (int64 or int32 ``(B, n)``; widened to
-    int64 inside the kernel before any shift)."""
-    bias = p.bias
-    if bias.shape != (u.shape[1],) or bias.dtype != np.int64:
-        bias = np.ascontiguousarray(np.broadcast_to(bias, (u.shape[1],)), dtype=np.int64)
-    if not (a.flags.c_contiguous and a.dtype in (np.int64, np.int32)):
-        a = np.ascontiguousarray(a, dtype=np.int64)
-    _kernels[u.shape[0] >= PARALLEL_MIN_BATCH](u, v, a, np.int64(p.decay_u), np.int64(p.decay_v),
-         bias, np.int64(p.vth_scaled), np.int64(p.act_shift), np.int64(p.half), s_out,
-         uw_count, vc_count)
+class LIFStepper:
+    """The fused LIF step of one population, bound to its state arrays.
+
+    ``u``, ``v`` are int64 ``(B, n)`` and updated in place; ``spikes`` (bool
+    ``(B, n)``) receives each step's spikes; ``counts[0]``/``counts[1]`` (int64
+    ``(B,)`` each) grow by the neurons whose ``u`` wrapped at 24 bits / whose ``v``
+    saturated.  ``p`` is a :class:`.steps.LIFParams`.  Calling it with the summed
+    synaptic input ``a`` (int64 or int32 ``(B, n)``, C-contiguous; widened to
+    int64 inside before any shift) runs one step.
+    """
+
+    def __init__(self, p, u: np.ndarray, v: np.ndarray):
+        B, n = u.shape
+        self.u, self.v = u, v
+        self.prm = np.array([p.decay_u, p.decay_v, p.vth_scaled, p.act_shift, p.half], np.int64)
+        self.bias = np.ascontiguousarray(np.broadcast_to(p.bias, (n,)), dtype=np.int64)
+        self.spikes = np.zeros((B, n), bool)
+        self.counts = np.zeros((2, B), np.int64)
+        self.kernel = _kernels[B >= PARALLEL_MIN_BATCH]
+
+    def __call__(self, a: np.ndarray) -> np.ndarray:
+        if not (a.flags.c_contiguous and a.dtype in (np.int64, np.int32)):
+            a = np.ascontiguousarray(a, dtype=np.int64)
+        self.kernel(self.u, self.v, a, self.prm, self.bias, self.spikes, self.counts)
+        return self.spikes
 
 
 def blas_single_thread(batch: int):
