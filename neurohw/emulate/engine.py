@@ -173,12 +173,8 @@ class _Proj:
             self.delays = None
             self.w = w
             # float32 sums are exact below 2**24, float64 below 2**53
-            if bound < _EXACT_F32:
-                self.wt_f = np.ascontiguousarray(w.T.astype(np.float32))
-            elif bound < _EXACT_F64:
-                self.wt_f = np.ascontiguousarray(w.T.astype(np.float64))
-            else:
-                self.wt_f = None
+            self._float = (np.float32 if bound < _EXACT_F32 else
+                           np.float64 if bound < _EXACT_F64 else None)
             self.max_delay = 0
         else:
             d = node.delay.astype(np.int64)
@@ -186,13 +182,21 @@ class _Proj:
             # one weight matrix per delay value k, stacked: (K+1) * n_out rows
             stack = np.concatenate([np.where(d == k, w, 0) for k in range(self.max_delay + 1)])
             self.w = stack
-            self.wt_f = stack.T.astype(np.float64) if bound < _EXACT_F64 else None
+            self._float = np.float64 if bound < _EXACT_F64 else None
         # ring buffer: column k is delivered k steps after the next one
         self.buf = np.zeros((batch, self.max_delay + 1, n_out), dtype=np.int64)
         self.head = self.buf[:, 0]
         self.fast = None  # the numba module when the compiled engine runs
         self.summer = None
+        self._wt_f = None
         self.binary = node.num_message_bits == 0
+
+    @property
+    def wt_f(self) -> Optional[np.ndarray]:
+        """``w.T`` as float32/float64 for the exact BLAS path (made on first use), or None."""
+        if self._wt_f is None and self._float is not None:
+            self._wt_f = np.ascontiguousarray(self.w.T, dtype=self._float)
+        return self._wt_f
 
     def deliver(self) -> np.ndarray:
         """What the projection sends this step (its buffer head), int64 (B, n_out)."""
