@@ -31,19 +31,34 @@ def available() -> bool:
     return _nb is not None
 
 
+def _jit(**kw):
+    """``numba.njit`` with an on-disk cache where one can be written.
+
+    numba refuses ``cache=True`` (RuntimeError at decoration) when neither the
+    package's ``__pycache__`` nor a user cache directory is writable, e.g. a
+    read-only install; the kernels then compile in memory each process.
+    """
+    def deco(fn):
+        try:
+            return _nb.njit(cache=True, **kw)(fn)
+        except RuntimeError:
+            return _nb.njit(cache=False, **kw)(fn)
+    return deco
+
+
 if _nb is not None:
-    @_nb.njit(cache=True, inline="always")
+    @_jit(inline="always")
     def _wrap32(x):
         return ((x + 2147483648) & 4294967295) - 2147483648
 
-    @_nb.njit(cache=True, inline="always")
+    @_jit(inline="always")
     def _decay(x, f):
         p = x * f  # |x| < 2**32, f <= 4096: fits int64
         if p >= 0:
             return p >> 12
         return -((-p) >> 12)
 
-    @_nb.njit(cache=True, inline="always")
+    @_jit(inline="always")
     def _one(u, v, a, du, dv, bias, vth, shift, half):
         u = _wrap32(_decay(u, du) + _wrap32(np.int64(a) << shift))  # widen before shifting
         uw = 0
@@ -94,8 +109,8 @@ if _nb is not None:
                         out[b, i] += wt[j, i]
 
     # (serial, parallel) compilations of the same bodies
-    _kernels = tuple(_nb.njit(cache=True, parallel=p)(_lif_body) for p in (False, True))
-    _sums = tuple(_nb.njit(cache=True, parallel=p)(_sum_body) for p in (False, True))
+    _kernels = tuple(_jit(parallel=p)(_lif_body) for p in (False, True))
+    _sums = tuple(_jit(parallel=p)(_sum_body) for p in (False, True))
 
 
 class SpikeSum:
