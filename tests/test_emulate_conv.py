@@ -230,3 +230,35 @@ def test_projection_must_read_spikes():
     edges = [("input", "pool"), ("pool", "flat"), ("flat", "d"), ("d", "l")]
     with pytest.raises(ValidationError, match=r"node 'd': a Dense reads spikes .* not from SumPool2d 'pool'"):
         nh.Network({n.name: n for n in nodes}, edges, "loihi2")
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_binary_projection_reading_a_graded_input_sees_spikes(engine):
+    """One input feeds a graded Dense and a binary Dense (and a binary Conv): the binary
+    readers treat any non-zero payload as a spike, as Lava's models do (astype(bool))."""
+    from neurohw.backends.lava import run_lava
+    from neurohw.emulate import fast
+
+    if engine == "numba" and not fast.available():
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(21)
+    nodes = [ir.InputNode("input", (1, 3, 3)),
+             ir.Flatten("flat", input_shape=(1, 3, 3)),
+             ir.Dense("g", weight=rng.integers(-50, 100, (4, 9)), num_message_bits=5),
+             ir.LIFPopulation("pg", (4,), du=100, dv=100, vth=5000),
+             ir.Dense("b", weight=rng.integers(-50, 100, (4, 9)), weight_exp=3),
+             ir.LIFPopulation("pb", (4,), du=100, dv=100, vth=5000),
+             ir.Conv2d("c", weight=rng.integers(0, 100, (2, 1, 2, 2)), sign_mode="excitatory",
+                       input_shape=(1, 3, 3)),
+             ir.LIFPopulation("pc", (2, 2, 2), du=100, dv=100, vth=5000)]
+    edges = [("input", "flat"), ("flat", "g"), ("g", "pg"), ("flat", "b"), ("b", "pb"),
+             ("input", "c"), ("c", "pc")]
+    net = nh.Network({n.name: n for n in nodes}, edges, "loihi2")
+    x = rng.integers(0, 32, (15, 9))
+    emu = run(net, x, record=("spikes", "v", "u"), engine=engine)
+    lava = run_lava(net, x, record=("spikes", "v", "u"))
+    for var in ("v", "u", "spikes"):
+        for p in ("pg", "pb", "pc"):
+            np.testing.assert_array_equal(getattr(emu, var)[p][0], getattr(lava, var)[p],
+                                          err_msg=f"{p}.{var}")

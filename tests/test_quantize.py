@@ -366,3 +366,88 @@ def test_nested_graph_quantizes_like_the_flat_one():
     ra, rb = run(a.network, x), run(b.network, x)
     np.testing.assert_array_equal(ra.spikes["block.lif"], rb.spikes["lif"])
     np.testing.assert_array_equal(ra.spikes["l2"], rb.spikes["l2"])
+
+
+# --- edge cases found in review ---------------------------------------------------------------
+def _one_layer(W, neuron, b=None):
+    n_out, n_in = W.shape
+    fc = nir.Affine(W, np.zeros(n_out) if b is None else b)
+    return _graph({"fc": fc, "l": neuron(n_out)}, [("input", "fc"), ("fc", "l"), ("l", "output")],
+                  [n_in])
+
+
+def test_one_signed_and_zero_weight_layers():
+    rng = np.random.default_rng(0)
+    W = -np.abs(rng.normal(size=(6, 8)))
+    m = quantize(_one_layer(W, _lif), dt=1e-3)
+    (p,) = m.network.projections.values()
+    assert p.sign_mode == "inhibitory" and p.weight.min() < -100 and p.weight.max() <= 0
+    assert m.projections[0].weight_error < 0.02
+    m = quantize(_one_layer(np.abs(W), _lif), dt=1e-3)
+    assert next(iter(m.network.projections.values())).sign_mode == "excitatory"
+    m = quantize(_one_layer(np.zeros((6, 8)), _lif), dt=1e-3)  # nothing limits the scale
+    assert m.network.populations["l"].vth > 0
+
+
+def test_leak_slower_than_12_bits_keeps_its_input():
+    rng = np.random.default_rng(1)
+    W = rng.normal(size=(4, 8))
+    m = quantize(_one_layer(W, lambda n: _lif(n, tau=10.0)), dt=1e-4)
+    assert m.network.populations["l"].dv == 1
+    assert np.abs(next(iter(m.network.projections.values())).weight).max() > 100
+    assert any("longer than 8192 steps" in n for n in m.all_notes())
+
+
+def test_uncalibrated_leaky_readout_never_fires():
+    rng = np.random.default_rng(1)
+    W = np.abs(rng.normal(size=(2, 8)))
+    li = lambda n: nir.LI(tau=np.full(n, 1e-2), r=np.ones(n), v_leak=np.zeros(n))  # noqa: E731
+    m = quantize(_one_layer(W, li), dt=1e-4)
+    x = np.ones((1, 400, 8), np.int8)
+    r = run(m.network, x, record=("spikes", "v"), count_events=True)
+    assert not r.spikes["l"].any() and r.events["l"]["v_clip"].sum() == 0
+    assert r.v["l"].max() > 2 ** 20  # the headroom is used, not wasted
+    ev = evaluate(m, x)
+    assert ev.layers["l"]["unexpected_spikes"] == 0
+
+
+def test_calibration_data_is_checked():
+    g = _one_layer(np.ones((2, 3)), _lif)
+    for bad, msg in [(np.zeros((0, 5, 3)), "no samples or no steps"),
+                     (np.full((1, 5, 3), 2), "value 2.0 is not a spike"),
+                     (np.full((1, 5, 3), np.nan), "NaN")]:
+        with pytest.raises(ValidationError, match=msg):
+            quantize(g, dt=1e-3, calibrate=bad, calibrate_source="c.npy")
+    m = quantize(g, dt=1e-3, calibrate=np.zeros((2, 5, 3)))  # silent data: threshold still fits
+    assert m.network.populations["l"].vth > 0
+
+
+def test_bias_lost_to_rounding_is_reported():
+    g = _one_layer(np.random.default_rng(0).normal(size=(3, 4)), _lif, b=np.array([1e-4, 0, 0]))
+    m = quantize(g, dt=1e-4, target="netx")
+    assert any("non-zero biases round to 0" in n for n in m.all_notes())
+
+
+def test_scale_of_the_wrong_size_is_an_error():
+    g = _graph({"fc": nir.Linear(np.ones((4, 3))), "sc": nir.Scale(np.ones(3)), "l": _lif(4)},
+               [("input", "fc"), ("fc", "sc"), ("sc", "l"), ("l", "output")], [3])
+    with pytest.raises(ValidationError, match=r"node 'sc': scale has 3 entries"):
+        quantize(g, dt=1e-3)
+
+
+def test_cli_quantize_writes_nothing_when_evaluation_fails(tmp_path, capsys):
+    bad = tmp_path / "x.npy"
+    np.save(bad, np.zeros((5, 25, 10), np.int8))
+    out = tmp_path / "q.nir"
+    rc = main(["quantize", str(MODEL), "-o", str(out), "--eval", str(bad)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "x.npy" in err and "expected (B, T, 64)" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_cli_refuses_object_arrays_inside_npz(tmp_path, capsys):
+    p = tmp_path / "obj.npz"
+    np.savez(p, a=np.array([{"x": 1}], dtype=object))
+    rc = main(["quantize", str(MODEL), "-o", str(tmp_path / "q.nir"), "--calibrate", str(p)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "holds Python objects" in err and err.count("\n") == 1

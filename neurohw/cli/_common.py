@@ -43,11 +43,24 @@ def load_array(path: str) -> np.ndarray:
             if key is not None:
                 if key not in keys:
                     raise FileFormatError(f"{p}: no array '{key}' (has: {', '.join(keys)})")
-                return data[key]
-            if len(keys) != 1:
+            elif len(keys) != 1:
                 raise FileFormatError(f"{p}: .npz holds {len(keys)} arrays "
                                       f"({', '.join(keys)}); pick one as {p}:KEY")
-            data = data[keys[0]]
+            else:
+                key = keys[0]
+            try:
+                data = data[key]
+            except ValueError as exc:
+                if "pickle" in str(exc).lower() or "object" in str(exc).lower():
+                    raise FileFormatError(f"{p}: array '{key}' holds Python objects (pickle); "
+                                          f"neurohw never loads pickles") from None
+                raise FileFormatError(f"{p}: array '{key}' cannot be read ({exc})") from None
+            except Exception as exc:
+                raise FileFormatError(f"{p}: array '{key}' cannot be read "
+                                      f"({type(exc).__name__}: {exc})") from None
+        if not isinstance(data, np.ndarray):
+            raise FileFormatError(f"{p}: member '{key}' is not a NumPy array")
+        return data
     elif key is not None:
         raise FileFormatError(f"{p}: ':{key}' selects an array of an .npz, but this is a .npy")
     return data

@@ -38,6 +38,8 @@ def add_args(p) -> None:
 
 def run(args) -> int:
     if args.json:
+        if Path(args.json).is_dir():
+            raise FileFormatError(f"{args.json}: is a directory, not a file")
         parent = Path(args.json).parent
         if not parent.is_dir():  # fail before a long run, not after
             raise FileFormatError(f"{args.json}: directory {parent} does not exist")

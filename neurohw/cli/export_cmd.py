@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import FileFormatError
+from ..errors import ValidationError, FileFormatError
 from ..nirio import atomic_write
 from ._common import load_model
 
@@ -48,7 +48,12 @@ def run(args) -> int:
 
         if out.is_dir():
             raise FileFormatError(f"{out}: is a directory")
-        atomic_write(out, lambda tmp: export_netx(net, tmp))
+        try:
+            atomic_write(out, lambda tmp: export_netx(net, tmp))
+        except ValidationError as exc:
+            raise ValidationError(
+                f"{args.model}: {exc} -- re-quantize with 'neurohw quantize --target netx' for a "
+                f"network netx holds exactly") from None
         what = "lava-dl netx HDF5"
     else:
         from ..export.nir import export_nir

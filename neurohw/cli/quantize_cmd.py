@@ -34,26 +34,37 @@ def add_args(p) -> None:
 
 
 def run(args) -> int:
+    """Everything that can fail runs before anything is written; the model goes last."""
+    from pathlib import Path
+
+    from ..errors import FileFormatError
     from ..quantize import quantize
+    from ..quantize.report import evaluate, format_report, write_report
 
     if args.labels and not args.eval:
         raise ValidationError("--labels needs --eval")
     calib = load_array(args.calibrate) if args.calibrate else None
+    x = load_array(args.eval) if args.eval else None
+    y = load_array(args.labels) if args.labels else None
+    out_dir = Path(args.out).parent
+    if not out_dir.is_dir():
+        raise FileFormatError(f"{args.out}: directory {out_dir} does not exist")
     model = quantize(args.model, args.profile, dt=args.dt, calibrate=calib,
-                     per_channel=args.per_channel, source=args.model, target=args.target)
-    write_network(model.network, args.out)
+                     per_channel=args.per_channel, source=args.model, target=args.target,
+                     calibrate_source=str(args.calibrate))
     ev = None
-    if args.eval:
-        from ..quantize.report import evaluate
-
-        x = load_array(args.eval)
-        y = load_array(args.labels) if args.labels else None
-        ev = evaluate(model, x, y, progress=args.progress)
-    from ..quantize.report import format_report, write_report
-
+    if x is not None:
+        try:
+            ev = evaluate(model, x, y, progress=args.progress)
+        except ValidationError as exc:
+            raise ValidationError(f"{args.eval}: {exc}") from None
     print(format_report(model, ev), end="")
-    print(f"wrote {args.out}")
     if args.report:
-        for path in write_report(model, args.report, ev):
-            print(f"wrote {path}")
+        try:
+            for path in write_report(model, args.report, ev):
+                print(f"wrote {path}")
+        except OSError as exc:
+            raise FileFormatError(f"{args.report}: cannot write the report ({exc.strerror or exc})") from None
+    write_network(model.network, args.out)
+    print(f"wrote {args.out}")
     return 0

@@ -313,6 +313,11 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
     projs = {k: (_Proj(n, profile, B) if isinstance(n, ir.Dense) else _ConvProj(n, profile, B))
              for k, n in net.of_type((ir.Dense, ir.Conv2d, ir.SumPool2d)).items()}
     proj_src = {k: net.spike_source(k) for k in projs}
+    # a binary projection (num_message_bits = 0) sees any non-zero payload as a spike, as
+    # Lava's Dense/Conv do (s_in.astype(bool)); only inputs can carry payloads > 1
+    graded_src = {k for k in inputs if input_payload_bits(net, k) > 0}
+    binarize = {k for k, n in net.of_type((ir.Dense, ir.Conv2d, ir.SumPool2d)).items()
+                if getattr(n, "num_message_bits", 0) == 0 and proj_src[k] in graded_src}
     # Dense projections reading an Input directly (no delays): precompute by blocks
     for k, p in list(projs.items()):
         if isinstance(p, _Proj) and p.max_delay == 0 and proj_src[k] in inputs:
@@ -321,7 +326,7 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
                     int(np.count_nonzero(x_in)) // max(1, x_in.shape[1]), x_in.shape[0],
                     x_in.shape[2], p.n_out):
                 continue  # sparse per-step sums beat the block product here
-            projs[k] = _InputDrive(p, x_in)
+            projs[k] = _InputDrive(p, (x_in != 0).view(np.int8) if k in binarize else x_in)
     pops = net.populations
     params = {k: _lif_params(p, profile) for k, p in pops.items()}
     if use_fast:
@@ -387,11 +392,13 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
             for k, proj in projs.items():
                 if isinstance(proj, _InputDrive):
                     proj.step(t)
-                elif isinstance(proj, _Proj):
-                    src = proj_src[k]
-                    proj.accumulate(outputs[src], in_nnz.get(src))
                 else:
-                    proj.accumulate(outputs[proj_src[k]])
+                    src = proj_src[k]
+                    s_in = outputs[src] != 0 if k in binarize else outputs[src]
+                    if isinstance(proj, _Proj):
+                        proj.accumulate(s_in, in_nnz.get(src))
+                    else:
+                        proj.accumulate(s_in)
     if use_fast and count_events:
         for k, st in steppers.items():
             result.events[k]["u_wrap"] += st.counts[0]

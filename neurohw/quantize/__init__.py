@@ -121,7 +121,8 @@ def _load(graph, source):
 
 def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[float] = None,
              calibrate=None, per_channel: bool = False, margin: float = 1.25,
-             source: str = "graph", target: str = "chip") -> QuantizedModel:
+             source: str = "graph", target: str = "chip",
+             calibrate_source: str = "calibration data") -> QuantizedModel:
     """Map a float NIR graph (or a path to a ``.nir`` file) to integers for ``profile``.
 
     ``dt`` (seconds per step) defaults to the graph's ``metadata["dt"]``, or
@@ -146,7 +147,7 @@ def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[floa
         raise ValidationError(f"{source}: the graph has no neuron node (LIF, CubaLIF, IF, LI, ...)")
     maps = {n: neuron_params(n, fg.nodes[n], fg.shapes[n], dt, source) for n in fg.neurons}
     if calibrate is not None:
-        pu, pv = peaks_from_data(fg, maps, calibrate, dt)
+        pu, pv = peaks_from_data(fg, maps, calibrate, dt, calibrate_source)
     else:
         pu, pv = peaks_from_bounds(fg, maps)
         notes.append("no calibration data: voltage scales from a worst-case bound "

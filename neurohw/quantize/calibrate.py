@@ -34,40 +34,48 @@ def _order(fg: FloatGraph):
     return order, late
 
 
-def _drive(path, s, t, dt, cache):
-    """Input of ``path`` at step ``t`` from source spike history ``s`` (B, T, n_src)."""
-    B = s.shape[0]
+def _project(path, s_t: np.ndarray) -> np.ndarray:
+    """Float input of ``path`` from source spikes ``s_t`` (B, n_src), bias excluded."""
     if path.kind == "dense":
-        A = path.A
-    else:
-        A = cache.get(id(path))
-        if A is None:
-            raise ValidationError("internal: conv path without a dense form")
+        return s_t @ path.A.T
+    from .graph import conv_float
+
+    c = path.conv
+    y = conv_float(s_t.reshape((s_t.shape[0],) + tuple(c["input_shape"])), c["weight"],
+                   c["input_shape"], c["stride"], c["padding"], c["dilation"], c["groups"])
+    return y.reshape(s_t.shape[0], -1)
+
+
+def _drive(path, s, t, dt):
+    """Input of ``path`` at step ``t`` from source spike history ``s`` (B, T, n_src)."""
     if path.delay_s is None:
-        return s[:, t] @ A.T
+        return _project(path, s[:, t])
+    # only dense paths carry delays (graph.analyze keeps convolutions delay-free)
     steps = np.rint(path.delay_s / dt).astype(np.int64)
-    out = np.zeros((B, A.shape[0]))
+    out = np.zeros((s.shape[0], path.A.shape[0]))
     for k in np.unique(steps):
         if t - k < 0:
             continue
         rows = steps == k
-        out[:, rows] += s[:, t - k] @ A[rows].T
+        out[:, rows] += s[:, t - k] @ path.A[rows].T
     return out
 
 
-def _dense_of_conv(path, src_shape):
+def _row_l1(path) -> np.ndarray:
+    """``sum_j |A_ij|`` per output neuron, without materializing a convolution's matrix."""
+    if path.kind == "dense":
+        return np.abs(path.A).sum(axis=1)
     from .graph import conv_float
 
     c = path.conv
-    n_in = int(np.prod(src_shape))
-    eye = np.eye(n_in).reshape((n_in,) + tuple(c["input_shape"]))
-    y = conv_float(eye, c["weight"], c["input_shape"], c["stride"], c["padding"], c["dilation"],
-                   c["groups"])
-    return y.reshape(n_in, -1).T.copy()
+    ones = np.ones((1,) + tuple(c["input_shape"]))
+    y = conv_float(ones, np.abs(c["weight"]), c["input_shape"], c["stride"], c["padding"],
+                   c["dilation"], c["groups"])
+    return y.reshape(-1)
 
 
 def run_mapped_float(fg: FloatGraph, maps: Dict[str, NeuronMap], x: np.ndarray, dt: float,
-                     inputs_name: str | None = None):
+                     source: str = "calibration data"):
     """Simulate the mapped float model; returns (spikes, peak_u, peak_v) dicts per neuron.
 
     ``x`` is ``(B, T, *input_shape)`` (or a dict by Input name).  Spikes are
@@ -75,12 +83,17 @@ def run_mapped_float(fg: FloatGraph, maps: Dict[str, NeuronMap], x: np.ndarray, 
     """
     if not isinstance(x, dict):
         if len(fg.inputs) != 1:
-            raise ValidationError("calibration data: the graph has several Inputs; give a dict")
+            raise ValidationError(f"{source}: the graph has several Inputs; give a dict")
         x = {fg.inputs[0]: x}
     hist: Dict[str, np.ndarray] = {}
     B = T = None
     for name in fg.inputs:
-        arr = np.asarray(x[name], dtype=np.float64)
+        try:
+            arr = np.asarray(x[name], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValidationError(f"{source}: not a real-valued array") from None
+        if np.asarray(x[name]).dtype.kind == "c":
+            raise ValidationError(f"{source}: complex values are not spikes")
         n = int(np.prod(fg.shapes[name]))
         if arr.ndim >= 2 and arr.shape[-1] != n and int(np.prod(arr.shape[2:])) == n:
             arr = arr.reshape(arr.shape[0], arr.shape[1], n)
@@ -88,14 +101,18 @@ def run_mapped_float(fg: FloatGraph, maps: Dict[str, NeuronMap], x: np.ndarray, 
             arr = arr[None]
         if arr.ndim != 3 or arr.shape[2] != n:
             raise ValidationError(
-                f"calibration data for '{name}': shape {np.asarray(x[name]).shape}, expected "
-                f"(B, T, {n}) or (T, {n})")
+                f"{source}: shape {np.asarray(x[name]).shape}, expected (B, T, {n}) or (T, {n}) "
+                f"for input '{name}'")
+        if arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise ValidationError(f"{source}: shape {arr.shape} has no samples or no steps")
         if not np.all(np.isfinite(arr)):
-            raise ValidationError(f"calibration data for '{name}': contains NaN or infinity")
+            raise ValidationError(f"{source}: contains NaN or infinity")
+        if np.any((arr != 0) & (arr != 1)):
+            bad = arr[(arr != 0) & (arr != 1)].reshape(-1)[0]
+            raise ValidationError(f"{source}: value {bad} is not a spike (0 or 1)")
         hist[name] = arr
         B, T = arr.shape[:2]
     order, late = _order(fg)
-    cache = {id(p): _dense_of_conv(p, fg.shapes[p.src]) for p in fg.paths if p.kind != "dense"}
     state = {}
     peak_u = {n: np.zeros(maps[n].size) for n in order}
     peak_v = {n: np.zeros(maps[n].size) for n in order}
@@ -111,9 +128,9 @@ def run_mapped_float(fg: FloatGraph, maps: Dict[str, NeuronMap], x: np.ndarray, 
             for p in into[n]:
                 if late[id(p)]:
                     if t > 0:
-                        d += _drive(p, hist[p.src], t - 1, dt, cache)
+                        d += _drive(p, hist[p.src], t - 1, dt)
                 else:
-                    d += _drive(p, hist[p.src], t, dt, cache)
+                    d += _drive(p, hist[p.src], t, dt)
             u, v = state[n]
             a_u = (m.du + 1) / 4096.0
             a_v = m.dv / 4096.0
@@ -143,9 +160,10 @@ def float_bias(fg: FloatGraph, m: NeuronMap) -> np.ndarray:
     return m.gain * b / ((m.du + 1) / 4096.0) + (m.dv / 4096.0) * m.v_leak
 
 
-def peaks_from_data(fg, maps, x, dt) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
+def peaks_from_data(fg, maps, x, dt, source: str = "calibration data"
+                    ) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
     """Per-neuron peak ``|u|`` and ``|v|`` (float volts) observed on calibration data ``x``."""
-    _, pu, pv = run_mapped_float(fg, maps, x, dt)
+    _, pu, pv = run_mapped_float(fg, maps, x, dt, source)
     return pu, pv
 
 
@@ -153,7 +171,8 @@ def peaks_from_bounds(fg: FloatGraph, maps: Dict[str, NeuronMap]):
     """Worst-case peaks without data: every input spiking at once, every step.
 
     ``|u| <= g (sum_j |A_ij| + |b_i|) / alpha_u'`` and, for non-spiking
-    readouts, ``|v| <= (|u| + alpha_v' |v_leak|) / max(alpha_v', 1/64)``; a
+    readouts, ``|v| <= (|u| + alpha_v' |v_leak|) / max(alpha_v', 1/4096)`` (an
+    integrator is assumed to see full drive for at most 4096 steps); a
     spiking neuron's ``v`` is bounded by its threshold plus one step's input.
     """
     pu, pv = {}, {}
@@ -162,8 +181,7 @@ def peaks_from_bounds(fg: FloatGraph, maps: Dict[str, NeuronMap]):
         for p in fg.paths:
             if p.dst != n:
                 continue
-            A = p.A if p.kind == "dense" else _dense_of_conv(p, fg.shapes[p.src])
-            l1 += np.abs(A).sum(axis=1)
+            l1 += _row_l1(p)
         a_u = (m.du + 1) / 4096.0
         a_v = m.dv / 4096.0
         pu[n] = m.gain * l1 / a_u
@@ -171,5 +189,7 @@ def peaks_from_bounds(fg: FloatGraph, maps: Dict[str, NeuronMap]):
         if m.spiking:
             pv[n] = m.v_threshold + step
         else:
-            pv[n] = step / max(a_v, 1 / 64)
+            # a leaky readout settles at step / alpha_v; an integrator (no leak) is assumed
+            # to integrate full drive for at most 4096 steps
+            pv[n] = step / max(a_v, 1 / 4096)
     return pu, pv

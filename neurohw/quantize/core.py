@@ -112,6 +112,11 @@ def _decay(tau: float, dt: float, where: str, param: str, notes: List[str], offs
     d = int(np.clip(np.rint(raw), offset, 4096)) - offset
     if d > 4095:
         d = 4095
+    if offset == 0 and d == 0:
+        # a leak of 0 would also zero the input gain r * dv / 4096: keep the slowest leak
+        d = 1
+        notes.append(f"{param}={tau:.6g} s is longer than 8192 steps of dt={dt:.6g} s; the "
+                     f"slowest 12-bit leak (d=1, {4096 * dt:.6g} s) is used -- use IF/I for no leak")
     alpha = (d + offset) / 4096.0
     eff = math.inf if alpha == 0 else dt / alpha
     if abs(eff - tau) > 1e-3 * tau:
@@ -205,7 +210,8 @@ def choose_scale(nm: NeuronMap, peak_input: np.ndarray, peak_v: np.ndarray,
         v_th = nm.v_threshold
         # vth = S_i v_th_i / 64 is one integer for the whole population, so S_i = 64 vth / v_th_i
         th = float(np.max(v_th))
-        s_room = limit / (margin * max(peak, th) ) if peak > 0 else math.inf
+        # no observed activity still leaves the threshold itself to represent
+        s_room = limit / (margin * max(peak, th))
         vth_room = s_room * float(np.min(v_th)) / (1 << shift)
         vth = int(min(vth_max, math.floor(vth_room)))
         floor_vth = min(vth_max, 1 << min_vth_bits)
@@ -213,8 +219,10 @@ def choose_scale(nm: NeuronMap, peak_input: np.ndarray, peak_v: np.ndarray,
             nm.notes.append(f"peak input {peak:.4g} is {peak / th:.3g}x the threshold; keeping a "
                             f"{min_vth_bits}-bit threshold (vth={floor_vth}) may wrap the 24-bit state")
             vth = floor_vth
-        if s_cap is not None:
-            cap = int(math.floor(float(np.min(s_cap * v_th)) / (1 << shift)))
+        caps = s_cap * v_th if s_cap is not None else np.array([])
+        caps = caps[np.isfinite(caps)]  # inf: no weight or bias limits this neuron
+        if caps.size:
+            cap = int(math.floor(float(np.min(caps)) / (1 << shift)))
             if cap < vth:
                 nm.notes.append(f"threshold mantissa limited to {max(cap, 1)} (from {vth}) so the "
                                 f"largest weight or bias fits its mantissa at the largest exponent")
@@ -223,10 +231,13 @@ def choose_scale(nm: NeuronMap, peak_input: np.ndarray, peak_v: np.ndarray,
         nm.vth = vth
         nm.scale = (vth << shift) / v_th
     else:
-        nm.vth = vth_max  # never reached: |v| stays below 2**23 - 1 < vth << 6
-        s = limit / (margin * peak) if peak > 0 else float(1 << (profile.state_bits - 8))
-        if s_cap is not None:
-            s = min(s, float(np.min(s_cap)))
+        # a readout must never fire: keep |v| below the largest threshold, (vth_max << 6) - 1,
+        # which is itself below the 24-bit saturation 2**23 - 1
+        nm.vth = vth_max
+        room = (vth_max << shift) - 1
+        s = room / (margin * peak) if peak > 0 else float(1 << (profile.state_bits - 8))
+        if s_cap is not None and np.any(np.isfinite(s_cap)):
+            s = min(s, float(np.min(s_cap[np.isfinite(s_cap)])))
         nm.scale = np.full(nm.size, s)
 
 
@@ -288,7 +299,8 @@ def quantize_weights(x: np.ndarray, profile: HardwareProfile, where: str,
         mode = "mixed"
     lo, hi = profile.weight_range(mode)
     step = 2 if mode == "mixed" else 1  # mixed 8-bit: Lava keeps even mantissas
-    top = hi - (hi % step)
+    # the largest magnitude on the grid: 254 mixed, 255 excitatory, 255 inhibitory
+    top = -lo if mode == "inhibitory" else hi - (hi % step)
     e_lo, e_hi = limits(profile, constraints, "weight_exp")
     amax = float(np.max(np.abs(x), initial=0.0))
     if amax == 0:
@@ -305,7 +317,8 @@ def quantize_weights(x: np.ndarray, profile: HardwareProfile, where: str,
         e += 1
     e = int(np.clip(e, e_lo, e_hi))
     w = np.rint(x / (step * 2.0**e)).astype(np.int64) * step
-    clipped = np.clip(w, max(lo, -top) if mode != "inhibitory" else lo, top)
+    clipped = np.clip(w, lo if mode == "inhibitory" else max(lo, -top),
+                      0 if mode == "inhibitory" else top)
     if np.any(clipped != w):
         notes.append(f"{where}: {int(np.count_nonzero(clipped != w))} weights saturate at the "
                      f"{profile.weight_bits}-bit limit even with weight_exp={e_hi}")
@@ -333,6 +346,17 @@ def quantize_bias(B: np.ndarray, profile: HardwareProfile, where: str,
     if np.any(clipped != m):
         notes.append(f"{where}: {int(np.count_nonzero(clipped != m))} biases saturate "
                      f"(largest {float(mag.max()):.4g} chip units)")
+    eff = clipped * np.exp2(e)
+    nz = B != 0
+    lost = nz & (eff == 0)
+    if np.any(lost):
+        notes.append(f"{where}: {int(lost.sum())} non-zero biases round to 0 (largest "
+                     f"{float(mag[lost].max()):.3g} chip units, resolution {2.0 ** int(e_lo):g})")
+    elif np.any(nz):
+        rel = float(np.max(np.abs(eff[nz] - B[nz]) / np.abs(B[nz])))
+        if rel > 0.01:
+            notes.append(f"{where}: bias rounding error up to {100 * rel:.1f}% "
+                         f"(resolution {2.0 ** int(e_lo):g} chip units)")
     return clipped, e
 
 
@@ -452,7 +476,7 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
                 pending_edges.append((pname, path.dst, (x.shape[0],), pop_shape[path.dst]))
     for name, nm in maps.items():
         B = bias_total[name] + nm.scale * (nm.dv / 4096.0) * nm.v_leak
-        mant, exp = quantize_bias(B, profile, f"population {name}", nm.notes, constraints)
+        mant, exp = quantize_bias(B, profile, "bias", nm.notes, constraints)
         shape = pop_shape[name]
         nodes[name] = ir.LIFPopulation(name, shape, du=nm.du, dv=nm.dv, vth=nm.vth,
                                        bias_mant=mant.reshape(shape), bias_exp=exp.reshape(shape))

@@ -127,7 +127,12 @@ def apply_linear(node, x: np.ndarray, in_shape: Sequence[int], where: str = "nod
             y = y + _arr(node.bias, where, "bias").reshape(-1)
         return y
     if t == "Scale":
-        return x * _arr(node.scale, where, "scale")
+        scale = _arr(node.scale, where, "scale")
+        n = int(np.prod(in_shape))
+        if scale.size not in (1, n):
+            raise ValidationError(f"{where}: scale has {scale.size} entries for an input of "
+                                  f"shape {tuple(in_shape)} ({n} values)")
+        return x * scale.reshape((1,) + tuple(in_shape) if scale.size == n else ())
     if t in ("Conv1d", "Conv2d"):
         w, shape, s, p, d, g, bias = _conv_geometry(node, in_shape, where)
         y = conv_float(x.reshape((m,) + shape), w, shape, s, p, d, g)
@@ -357,7 +362,7 @@ def _compose(fg: FloatGraph, path: Path, source: str) -> None:
 
     b = run_ops(np.zeros((1,) + tuple(in_shape)))[0]
     cols = []
-    chunk = max(1, min(n_in, 4_000_000 // max(n_out, 1)))
+    chunk = max(1, min(n_in, 4_000_000 // max(n_out, n_in, 1)))  # chunk x n_in probe <= 32 MB
     for start in range(0, n_in, chunk):
         eye = np.zeros((min(chunk, n_in - start), n_in))
         eye[np.arange(eye.shape[0]), start + np.arange(eye.shape[0])] = 1.0

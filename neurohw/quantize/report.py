@@ -101,7 +101,10 @@ def _first(s: np.ndarray) -> np.ndarray:
 def evaluate(model, x, labels=None, progress: bool = False) -> Evaluation:
     """Compare the float reference and the chip emulation on spike input ``x`` ``(B, T, n_in)``."""
     net = model.network
-    (in_name,) = [n for n in model.float_graph.inputs]
+    if len(model.float_graph.inputs) != 1:
+        raise ValidationError(f"evaluate: the network has {len(model.float_graph.inputs)} Input "
+                              f"nodes; evaluation supports one")
+    (in_name,) = model.float_graph.inputs
     n_in = int(np.prod(model.float_graph.shapes[in_name]))
     x = _as_batch(x, n_in, "evaluation input")
     B, T, _ = x.shape
@@ -128,6 +131,9 @@ def evaluate(model, x, labels=None, progress: bool = False) -> Evaluation:
             "u_wraps": int(chip.events[name]["u_wrap"].sum()),
             "v_clips": int(chip.events[name]["v_clip"].sum()),
         }
+        if not nm.spiking:
+            # a readout must not fire; if it did, its v was reset and readings are corrupt
+            row["unexpected_spikes"] = int(chip.spikes[name].sum())
         if fs is not None and nm.spiking:
             fs = (fs != 0).astype(np.int8)
             fc, cc = fs.sum(axis=1), cs.sum(axis=1)
@@ -248,6 +254,12 @@ def format_report(model, ev: Optional[Evaluation] = None) -> str:
             lines.append(f"  accuracy: float {100 * ev.accuracy_float:.2f}%   chip "
                          f"{100 * ev.accuracy_chip:.2f}%   "
                          f"({100 * (ev.accuracy_chip - ev.accuracy_float):+.2f} points)")
+    if ev is not None:
+        for name, r in ev.layers.items():
+            if r.get("unexpected_spikes"):
+                lines.append(f"  WARNING: non-spiking readout '{name}' fired {r['unexpected_spikes']} "
+                             f"times on the chip (its v saturated); recalibrate with data that "
+                             f"covers the longest input")
     notes = model.all_notes()
     if notes:
         lines += ["", "approximations and notes"] + [f"  - {n}" for n in notes]
