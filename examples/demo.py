@@ -21,9 +21,18 @@ Everything goes to ./out/.  Options: --lava-samples N (default 20),
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import logging
+import os
 import sys
 import time
 from pathlib import Path
+
+# quiet third-party import chatter (torch's CUDA_HOME notice, lava-dl's Prophesee note,
+# snnTorch's importer prints); neurohw's own output is unaffected
+os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 import numpy as np
 
@@ -65,7 +74,8 @@ def _snntorch_accuracy(path, x, y, lat):
 
     import nir
 
-    net = import_nir.import_from_nir(nir.read(str(path)))
+    with contextlib.redirect_stdout(io.StringIO()):
+        net = import_nir.import_from_nir(nir.read(str(path)))
     xt = torch.from_numpy(np.concatenate([x, np.zeros((x.shape[0], lat, x.shape[2]), x.dtype)],
                                          axis=1).astype(np.float32))
     counts = 0
@@ -129,6 +139,11 @@ def main(argv=None) -> int:
     # (b) netx: quantize a variant within netx's limits, export, load with netx, run in Lava
     model_nx = quantize(MODEL, args.profile, calibrate=x_cal, target="netx")
     ev_nx = evaluate(model_nx, x_test, y_test)
+    from neurohw.backends.lava import import_lava
+
+    import_lava()  # the Python 3.11 patch, before any lava module
+    with contextlib.redirect_stdout(io.StringIO()):
+        import lava.lib.dl.netx  # noqa: F401  (imports torch and prints a note)
     report = export_netx(model_nx.network, out / "digits.net")
     correct, nx_exact = 0, True
     out_pop = ev_nx.readout
