@@ -198,3 +198,37 @@ def test_engine_argument_is_checked():
     net, x = _random_case(0)
     with pytest.raises(nh.ValidationError, match="engine='gpu'"):
         run(net, x, engine="gpu")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numba_engine_equals_numpy_engine_conv_graded_full_range(seed):
+    """Conv/pool/flatten front ends and every parameter over its full range (negative
+    exponents included), with graded inputs feeding graded and binary readers."""
+    from neurohw.emulate import fast
+    from neurohw.testing import random_dense
+
+    if not fast.available():
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(500 + seed)
+    net = random_network(rng, ["loihi1", "loihi2"][seed % 2], conv=bool(seed % 2), delays=True)
+    n = int(np.prod(net.nodes["input"].shape))
+    if seed % 2 == 0:  # add a graded reader of the input beside the binary one
+        prof = net.profile
+        nodes = dict(net.nodes)
+        g = random_dense(rng, "graded", 5, n, prof, graded=True)
+        nodes["graded"] = g
+        nodes["gl"] = ir.LIFPopulation("gl", (5,), du=10, dv=10, vth=3)
+        net = nh.Network(nodes, list(net.edges) + [("input", "graded"), ("graded", "gl")], prof)
+        bits = g.num_message_bits
+        x = rng.integers(0, 2 ** bits, (24, 30, n))
+    else:
+        x = (rng.random((24, 30, n)) < 0.5).astype(np.int8)
+    rec = ("spikes", "v", "u")
+    a = run(net, x, record=rec, engine="numpy", count_events=True)
+    b = run(net, x, record=rec, engine="numba", count_events=True)
+    for var in rec:
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p], err_msg=f"{p}.{var}")
+    for p in net.populations:
+        for e in ("u_wrap", "v_clip"):
+            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])

@@ -111,6 +111,8 @@ def test_li_readout_and_accuracy_from_voltage():
     ev = evaluate(model, x, labels)
     assert ev.accuracy_float == 1.0
     assert ev.accuracy_chip >= 0.8
+    assert ev.layers["readout"]["unexpected_spikes"] == 0
+    assert ev.layers["readout"]["v_clips"] == 0
 
 
 def test_conv_pool_flatten_model_runs_and_verifies_in_lava():
