@@ -151,6 +151,20 @@ def test_event_counts_match_an_independent_recount(case):
     assert emu.events["l"]["u_wrap"][0] == 3 * wraps and emu.events["l"]["v_clip"][0] == 3 * clips
 
 
+def _assert_engines_agree(net, x):
+    """numpy and numba engines: identical spikes, v, u and event counts; returns the numpy run."""
+    rec = ("spikes", "v", "u")
+    a = run(net, x, record=rec, engine="numpy", count_events=True)
+    b = run(net, x, record=rec, engine="numba", count_events=True)
+    for var in rec:
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p], err_msg=f"{p}.{var}")
+    for p in net.populations:
+        for e in ("u_wrap", "v_clip"):
+            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
+    return a
+
+
 def _lively(rng, profile="loihi2"):
     """A net whose neurons spike often (small thresholds), with recurrence and delays."""
     from neurohw.testing import random_dense
@@ -182,16 +196,8 @@ def test_numba_engine_equals_numpy_engine(seed):
     net = _lively(rng, ["loihi1", "loihi2"][seed % 2])
     B = [1, 3, 16, 40][seed % 4]
     x = (rng.random((B, 40, net.nodes["input"].shape[0])) < rng.uniform(0.02, 0.9)).astype(np.int8)
-    rec = ("spikes", "v", "u")
-    a = run(net, x, record=rec, engine="numpy", count_events=True)
-    b = run(net, x, record=rec, engine="numba", count_events=True)
+    a = _assert_engines_agree(net, x)
     assert a.spikes["l1"].any()
-    for var in rec:
-        for p in net.populations:
-            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p], err_msg=f"{p}.{var}")
-    for p in net.populations:
-        for e in ("u_wrap", "v_clip"):
-            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
 
 
 def test_engine_argument_is_checked():
@@ -223,12 +229,4 @@ def test_numba_engine_equals_numpy_engine_conv_graded_full_range(seed):
         x = rng.integers(0, 2 ** bits, (24, 30, n))
     else:
         x = (rng.random((24, 30, n)) < 0.5).astype(np.int8)
-    rec = ("spikes", "v", "u")
-    a = run(net, x, record=rec, engine="numpy", count_events=True)
-    b = run(net, x, record=rec, engine="numba", count_events=True)
-    for var in rec:
-        for p in net.populations:
-            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p], err_msg=f"{p}.{var}")
-    for p in net.populations:
-        for e in ("u_wrap", "v_clip"):
-            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
+    _assert_engines_agree(net, x)

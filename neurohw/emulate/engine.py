@@ -170,7 +170,6 @@ class _Proj:
         self.needs_wrap = (bound << max(self.exp, 0)) >= (1 << 31)
         self.bound = bound
         if node.delay is None:
-            self.delays = None
             self.w = w
             # float32 sums are exact below 2**24, float64 below 2**53
             self._float = (np.float32 if bound < _EXACT_F32 else
@@ -190,6 +189,13 @@ class _Proj:
         self.summer = None
         self._wt_f = None
         self.binary = node.num_message_bits == 0
+
+    def finish(self, a: np.ndarray) -> np.ndarray:
+        """What a delay-free Dense sends for sums ``a``: scaled by the exponent, wrapped
+        to int32 where the bound does not rule the wrap out."""
+        if self.exp:
+            a = apply_exp(a, self.exp)
+        return wrap32(a) if self.needs_wrap else a
 
     @property
     def wt_f(self) -> Optional[np.ndarray]:
@@ -218,9 +224,7 @@ class _Proj:
         if self.exp and a.dtype != np.int64:
             a = a.astype(np.int64)  # shifts must not overflow a narrow accumulator
         if self.max_delay == 0:  # plain Dense: the buffer is just last step's sum
-            if self.exp:
-                a = apply_exp(a, self.exp)
-            self.head = wrap32(a) if self.needs_wrap else a
+            self.head = self.finish(a)
             return
         a = apply_exp(a, self.exp)
         B = s_in.shape[0]
@@ -259,11 +263,7 @@ class _InputDrive:
             B, Tb, n_in = xb.shape
             dt = p.wt_f.dtype if p.wt_f is not None else np.int64
             flat = np.ascontiguousarray(xb.transpose(1, 0, 2), dtype=dt).reshape(Tb * B, n_in)
-            a = dense_accumulate(flat, p.w, p.wt_f)
-            if p.exp:
-                a = apply_exp(a, p.exp)
-            if p.needs_wrap:
-                a = wrap32(a)
+            a = p.finish(dense_accumulate(flat, p.w, p.wt_f))
             self.pre = a.reshape(Tb, B, p.n_out)
             self.t0 = t
         self.head = self.pre[t - self.t0]

@@ -2,7 +2,7 @@
 
 numpy evaluates :func:`~neurohw.emulate.steps.lif_step` as about twenty
 whole-array passes, each allocating a temporary; for a batch that is most of
-the emulator's time.  :func:`lif_step_inplace` does all phases for one
+the emulator's time.  :class:`LIFStepper` does all phases for one
 neuron in registers, updating ``u``/``v`` in place, and splits the batch over
 the CPU cores.  It is used by :func:`neurohw.emulate.run` when numba is
 installed (``engine="auto"``); ``engine="numpy"`` forces the reference path.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["available", "LIFStepper", "SpikeSum", "spike_sum", "prefer_spike_sum",
+__all__ = ["available", "LIFStepper", "SpikeSum", "prefer_spike_sum",
            "PARALLEL_MIN_BATCH", "blas_single_thread"]
 
 PARALLEL_MIN_BATCH = 16
@@ -133,11 +133,6 @@ class SpikeSum:
     def __call__(self, s: np.ndarray) -> np.ndarray:
         self.kernel(s, self.wt, self.out)
         return self.out
-
-
-def spike_sum(s: np.ndarray, wt: np.ndarray, small: bool = False) -> np.ndarray:
-    """One-off :class:`SpikeSum` (a fresh output array)."""
-    return SpikeSum(wt, s.shape[0], small)(s)
 
 
 def prefer_spike_sum(nnz: int, batch: int, n_in: int, n_out: int) -> bool:

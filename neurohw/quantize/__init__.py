@@ -24,7 +24,7 @@ import numpy as np
 from .. import ir
 from ..errors import ValidationError
 from ..profiles import HardwareProfile, get_profile
-from .calibrate import peaks_from_bounds, peaks_from_data, run_mapped_float
+from .calibrate import peaks_from_bounds, peaks_from_data
 from .core import NeuronMap, ProjectionMap, build_network, choose_scale, neuron_params, scale_caps
 from .graph import FloatGraph, analyze
 
@@ -167,9 +167,3 @@ def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[floa
         notes.append("chip latency per population (steps behind the float model): "
                      + ", ".join(f"{k}={v}" for k, v in lat.items()))
     return model
-
-
-def mapped_float_run(model: QuantizedModel, x):
-    """Spikes of the mapped float model (before rounding) on ``x``; see :mod:`.calibrate`."""
-    spikes, _, _ = run_mapped_float(model.float_graph, model.neurons, x, model.dt_s)
-    return spikes

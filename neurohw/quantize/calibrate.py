@@ -74,6 +74,36 @@ def _row_l1(path) -> np.ndarray:
     return y.reshape(-1)
 
 
+def spike_batch(x, n: int, source: str, name: str = "input") -> np.ndarray:
+    """Check spike input for Input ``name`` of ``n`` values; returns float64 ``(B, T, n)``.
+
+    Accepts ``(T, n)``, ``(B, T, n)`` or ``(B, T, *shape)``; refuses empty batches or
+    runs, non-finite, complex or non-0/1 values with one line naming ``source``.
+    """
+    raw = np.asarray(x)
+    if raw.dtype.kind == "c":
+        raise ValidationError(f"{source}: complex values are not spikes")
+    try:
+        arr = raw.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{source}: not a real-valued array") from None
+    if arr.ndim >= 2 and arr.shape[-1] != n and int(np.prod(arr.shape[2:])) == n:
+        arr = arr.reshape(arr.shape[0], arr.shape[1], n)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3 or arr.shape[2] != n:
+        raise ValidationError(
+            f"{source}: shape {raw.shape}, expected (B, T, {n}) or (T, {n}) for input '{name}'")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValidationError(f"{source}: shape {arr.shape} has no samples or no steps")
+    if not np.all(np.isfinite(arr)):
+        raise ValidationError(f"{source}: contains NaN or infinity")
+    if np.any((arr != 0) & (arr != 1)):
+        bad = arr[(arr != 0) & (arr != 1)].reshape(-1)[0]
+        raise ValidationError(f"{source}: value {bad} is not a spike (0 or 1)")
+    return arr
+
+
 def run_mapped_float(fg: FloatGraph, maps: Dict[str, NeuronMap], x: np.ndarray, dt: float,
                      source: str = "calibration data"):
     """Simulate the mapped float model; returns (spikes, peak_u, peak_v) dicts per neuron.
@@ -88,28 +118,7 @@ def run_mapped_float(fg: FloatGraph, maps: Dict[str, NeuronMap], x: np.ndarray, 
     hist: Dict[str, np.ndarray] = {}
     B = T = None
     for name in fg.inputs:
-        try:
-            arr = np.asarray(x[name], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValidationError(f"{source}: not a real-valued array") from None
-        if np.asarray(x[name]).dtype.kind == "c":
-            raise ValidationError(f"{source}: complex values are not spikes")
-        n = int(np.prod(fg.shapes[name]))
-        if arr.ndim >= 2 and arr.shape[-1] != n and int(np.prod(arr.shape[2:])) == n:
-            arr = arr.reshape(arr.shape[0], arr.shape[1], n)
-        if arr.ndim == 2:
-            arr = arr[None]
-        if arr.ndim != 3 or arr.shape[2] != n:
-            raise ValidationError(
-                f"{source}: shape {np.asarray(x[name]).shape}, expected (B, T, {n}) or (T, {n}) "
-                f"for input '{name}'")
-        if arr.shape[0] < 1 or arr.shape[1] < 1:
-            raise ValidationError(f"{source}: shape {arr.shape} has no samples or no steps")
-        if not np.all(np.isfinite(arr)):
-            raise ValidationError(f"{source}: contains NaN or infinity")
-        if np.any((arr != 0) & (arr != 1)):
-            bad = arr[(arr != 0) & (arr != 1)].reshape(-1)[0]
-            raise ValidationError(f"{source}: value {bad} is not a spike (0 or 1)")
+        arr = spike_batch(x[name], int(np.prod(fg.shapes[name])), source, name)
         hist[name] = arr
         B, T = arr.shape[:2]
     order, late = _order(fg)

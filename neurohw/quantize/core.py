@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import ir
 from ..errors import ValidationError
+from ..nirio import float_view_weight
 from ..profiles import HardwareProfile
 from .graph import FloatGraph, Path
 
@@ -370,15 +371,6 @@ class ProjectionMap:
     weight_error: float  # relative RMS error of the effective weights
 
 
-def _effective(node) -> np.ndarray:
-    from ..fixedpoint import effective_weights
-
-    if isinstance(node, ir.SumPool2d):
-        return None
-    return effective_weights(node.weight, node.sign_mode, node.num_weight_bits).astype(np.float64) \
-        * 2.0 ** node.weight_exp
-
-
 def _rel_err(eff: np.ndarray, target: np.ndarray) -> float:
     den = float(np.sqrt(np.mean(target ** 2))) if target.size else 0.0
     if den == 0:
@@ -447,7 +439,7 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
                                  sign_mode=mode, input_shape=c["input_shape"], stride=c["stride"],
                                  padding=c["padding"], dilation=c["dilation"], groups=c["groups"])
                 nodes[pname] = node
-                projs.append(ProjectionMap(path, node, kk, _rel_err(_effective(node), kk)))
+                projs.append(ProjectionMap(path, node, kk, _rel_err(float_view_weight(node, profile), kk)))
                 pending_edges.append((path.src, pname, src_shape, c["input_shape"]))
                 pending_edges.append((pname, path.dst, node.out_shape, pop_shape[path.dst]))
         else:
@@ -471,7 +463,7 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
                 node = ir.Dense(pname, weight=w, weight_exp=e, num_weight_bits=profile.weight_bits,
                                 sign_mode=mode, delay=None if delay is None else delay.copy())
                 nodes[pname] = node
-                projs.append(ProjectionMap(path, node, xx, _rel_err(_effective(node), xx)))
+                projs.append(ProjectionMap(path, node, xx, _rel_err(float_view_weight(node, profile), xx)))
                 pending_edges.append((path.src, pname, src_shape, (x.shape[1],)))
                 pending_edges.append((pname, path.dst, (x.shape[0],), pop_shape[path.dst]))
     for name, nm in maps.items():

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..emulate import run as emulate
 from ..errors import ValidationError
+from .calibrate import spike_batch
 
 __all__ = ["Evaluation", "evaluate", "format_report", "report_dict", "write_report"]
 
@@ -55,21 +56,6 @@ class Evaluation:
     chip_spikes: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     chip_v: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     float_v: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-
-
-def _as_batch(x, n_in: int, where: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.ndim >= 3 and int(np.prod(arr.shape[2:])) == n_in:
-        arr = arr.reshape(arr.shape[0], arr.shape[1], n_in)
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3 or arr.shape[2] != n_in:
-        raise ValidationError(f"{where}: shape {np.asarray(x).shape}, expected (B, T, {n_in})")
-    if not np.all(np.isfinite(arr)):
-        raise ValidationError(f"{where}: contains NaN or infinity")
-    if np.any((arr != 0) & (arr != 1)):
-        raise ValidationError(f"{where}: spikes must be 0 or 1")
-    return arr
 
 
 def float_run(model, x: np.ndarray):
@@ -106,7 +92,7 @@ def evaluate(model, x, labels=None, progress: bool = False) -> Evaluation:
                               f"nodes; evaluation supports one")
     (in_name,) = model.float_graph.inputs
     n_in = int(np.prod(model.float_graph.shapes[in_name]))
-    x = _as_batch(x, n_in, "evaluation input")
+    x = spike_batch(x, n_in, "evaluation input", in_name)
     B, T, _ = x.shape
     fspk, fv = float_run(model, x)
     lat = model.latency
