@@ -144,7 +144,7 @@ def train(out: Path, epochs: int = EPOCHS, seed: int = SEED, num_steps: int = T_
     import torch
     from snntorch.export_nir import export_to_nir
 
-    from neurohw.nirio import atomic_write
+    from neurohw.fileio import atomic_write
 
     torch.manual_seed(seed)
     torch.set_num_threads(min(2, torch.get_num_threads()))

@@ -30,7 +30,8 @@ from .ir import (
     OutputNode,
     SumPool2d,
 )
-from .nirio import is_quantized, load_nir, network_from_nir, network_to_nir, read_network, write_network
+from .nirgraph import load_nir
+from .nirio import is_quantized, network_from_nir, network_to_nir, read_network, write_network
 from .profiles import LOIHI1, LOIHI2, HardwareProfile, generic, get_profile
 
 __all__ = [

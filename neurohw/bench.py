@@ -473,7 +473,7 @@ def write_report(report: dict, json_path=None, markdown_path=None) -> None:
     """Write the report as JSON and/or the markdown table, each atomically."""
     import json
 
-    from .nirio import atomic_write
+    from .fileio import atomic_write
 
     def _text(text):
         def write(tmp):

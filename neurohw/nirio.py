@@ -21,15 +21,16 @@ without the metadata is a float (unquantized) network:
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 import numpy as np
 
 from . import ir
 from .errors import FileFormatError, UnquantizedError, ValidationError
-from .fixedpoint import as_int, as_int_array, effective_weights, scaled_bias
+from .fileio import atomic_write
+from .floatview import float_view_lif, float_view_weight
+from .nirgraph import NEURON_TYPES, as_str, flatten_graph, flow_order, load_nir, meta_of, shape_of
 from .profiles import PROFILES, HardwareProfile, get_profile
 
 __all__ = [
@@ -38,17 +39,12 @@ __all__ = [
     "is_quantized",
     "network_to_nir",
     "network_from_nir",
-    "load_nir",
     "write_network",
     "read_network",
-    "atomic_write",
-    "flatten_graph",
-    "flow_order",
 ]
 
 FORMAT = "neurohw.quantized"
 VERSION = 1
-_NEURON_TYPES = ("CubaLIF", "LIF", "IF", "CubaLI", "LI")
 _BUILTIN = ("loihi1", "loihi2")
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -61,44 +57,6 @@ def _nir():
 
 
 # ---------------------------------------------------------------------------
-# float views: the dequantized values written into the NIR float fields
-# ---------------------------------------------------------------------------
-_TINY_DECAY = 2.0**-24  # stands in for dv = 0 (no leak): below one LSB of 24-bit state
-
-
-def float_view_lif(pop: ir.LIFPopulation, dt_s: float) -> Dict[str, np.ndarray]:
-    """Dequantized CubaLIF parameters of an integer population.
-
-    With ``alpha_u = (du + 1) / 4096``, ``alpha_v = dv / 4096`` and state in
-    units of ``2**-6`` of the integer state (``I = u / 64``, ``V = v / 64``),
-    forward-Euler NIR CubaLIF reproduces the integer recursion up to rounding:
-    ``tau_syn = dt / alpha_u``, ``tau_mem = dt / alpha_v``, ``w_in = tau_syn / dt``,
-    ``r = tau_mem / dt``, ``v_leak = bias / (64 alpha_v)``,
-    ``v_threshold = vth``, ``v_reset = 0``.  ``dv = 0`` (no leak) uses
-    ``alpha_v = 2**-24``.
-    """
-    shape = pop.shape
-    a_u = (pop.du + 1) / 4096.0
-    a_v = pop.dv / 4096.0 if pop.dv > 0 else _TINY_DECAY
-    ones = np.ones(shape, dtype=np.float64)
-    bias = scaled_bias(pop.bias_mant, pop.bias_exp).astype(np.float64)
-    return {
-        "tau_syn": ones * (dt_s / a_u),
-        "tau_mem": ones * (dt_s / a_v),
-        "r": ones * (1.0 / a_v),
-        "w_in": ones * (1.0 / a_u),
-        "v_leak": bias / (64.0 * a_v),
-        "v_threshold": ones * float(pop.vth),
-        "v_reset": np.zeros(shape, dtype=np.float64),
-    }
-
-
-def float_view_weight(proj: ir._Weighted, profile: HardwareProfile) -> np.ndarray:
-    """Dequantized weights: Lava's effective mantissa times ``2**weight_exp``."""
-    eff = effective_weights(proj.weight, proj.sign_mode, proj.num_weight_bits, profile.weight_bits)
-    return eff.astype(np.float64) * (2.0 ** proj.weight_exp)
-
-
 # ---------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------
@@ -178,32 +136,6 @@ def network_to_nir(net: ir.Network):
                         metadata={"neurohw": gmeta}, type_check=False)
 
 
-def atomic_write(path: PathLike, write_fn) -> Path:
-    """Call ``write_fn(tmp_path)`` then rename the temp file onto ``path``.
-
-    The temp file lives in the target directory, so the rename is atomic and a
-    failure never leaves a half-written ``path``.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise FileFormatError(f"{path}: directory {directory} does not exist")
-    if path.is_dir():
-        raise FileFormatError(f"{path}: is a directory")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        write_fn(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
-
-
 def write_network(net: ir.Network, path: PathLike) -> Path:
     """Write ``net`` as quantized NIR (HDF5) to ``path``, atomically."""
     graph = network_to_nir(net)
@@ -214,145 +146,19 @@ def write_network(net: ir.Network, path: PathLike) -> Path:
 # ---------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------
-def load_nir(path: PathLike, infer_types: bool = True):
-    """Read any NIR file, turning every failure into a one-line :class:`FileFormatError`.
-
-    With ``infer_types`` NIR's type inference runs first (it fills in shapes,
-    and adds an ``Output`` node after every leaf that lacks one); a graph its
-    checker rejects (NIR 1.0.8 infers a grouped convolution's input channels
-    wrongly, for one) is read again without it.  ``infer_types=False`` reads
-    the graph exactly as stored.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileFormatError(f"{path}: no such file")
-    if path.is_dir():
-        raise FileFormatError(f"{path}: is a directory, not a NIR file")
-    try:
-        import h5py
-
-        if not h5py.is_hdf5(path):
-            raise FileFormatError(f"{path}: not a NIR file (not HDF5)")
-        with h5py.File(path, "r") as f:
-            if "node" not in f:
-                raise FileFormatError(f"{path}: not a NIR file (HDF5 without a 'node' group)")
-    except FileFormatError:
-        raise
-    except Exception as exc:
-        raise FileFormatError(f"{path}: cannot open ({_one_line(exc)})") from None
-    nir = _nir()
-    first: Optional[Exception] = None
-    for type_check in ((True, False) if infer_types else (False,)):
-        try:
-            graph = nir.read(path, type_check=type_check)
-            break
-        except Exception as exc:  # nir raises many kinds; all mean "bad file" here
-            first = first or exc
-    else:
-        raise FileFormatError(f"{path}: malformed NIR ({_one_line(first)})") from None
-    if not isinstance(graph, nir.NIRGraph):
-        graph = nir.NIRGraph(nodes={"node": graph}, edges=[], type_check=False)
-    return graph
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    msg = text[0] if text else ""
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
-
-
-def _meta(obj) -> Dict[str, Any]:
-    meta = getattr(obj, "metadata", None)
-    return meta if isinstance(meta, dict) else {}
-
-
 def is_quantized(graph) -> bool:
     """True when a NIR graph carries neurohw's quantized-network metadata."""
-    meta = _meta(graph).get("neurohw")
-    return isinstance(meta, dict) and _str(meta.get("format")) == FORMAT
-
-
-def _str(value) -> Optional[str]:
-    if isinstance(value, bytes):
-        return value.decode("utf8")
-    if isinstance(value, np.ndarray) and value.shape == ():
-        return _str(value.item())
-    return value if isinstance(value, str) else None
-
-
-def flatten_graph(graph, prefix: str = "") -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
-    """Inline nested NIR graphs: returns ``(nodes, edges)`` with dotted names.
-
-    A subgraph's own Input/Output nodes disappear; edges that named the
-    subgraph (``"sub"`` or ``"sub.port"``) are rewired to what lies behind
-    its Input (for edges in) and its Output (for edges out).
-    """
-    nir = _nir()
-    nodes: Dict[str, Any] = {}
-    edges: List[Tuple[str, str]] = []
-    entry: Dict[str, List[str]] = {}  # "sub" / "sub.port" -> targets of its Input
-    exit_: Dict[str, List[str]] = {}  # "sub" / "sub.port" -> sources of its Output
-    for name, node in graph.nodes.items():
-        full = prefix + name
-        if isinstance(node, nir.NIRGraph):
-            sub_nodes, sub_edges = flatten_graph(node, full + ".")
-            ins = {k for k, v in node.nodes.items() if isinstance(v, nir.Input)}
-            outs = {k for k, v in node.nodes.items() if isinstance(v, nir.Output)}
-            for n in ins:
-                tgt = [d for s, d in sub_edges if s == f"{full}.{n}"]
-                entry[f"{full}.{n}"] = tgt
-                if len(ins) == 1:
-                    entry[full] = tgt
-            for n in outs:
-                src = [s for s, d in sub_edges if d == f"{full}.{n}"]
-                exit_[f"{full}.{n}"] = src
-                if len(outs) == 1:
-                    exit_[full] = src
-            drop = {f"{full}.{n}" for n in ins | outs}
-            nodes.update({k: v for k, v in sub_nodes.items() if k not in drop})
-            edges.extend((s, d) for s, d in sub_edges if s not in drop and d not in drop)
-        else:
-            nodes[full] = node
-    for src, dst in graph.edges:
-        s_full, d_full = prefix + src, prefix + dst
-        sources = exit_.get(s_full, [s_full])
-        targets = entry.get(d_full, [d_full])
-        edges.extend((s, d) for s in sources for d in targets)
-    return nodes, edges
-
-
-def flow_order(names, edges) -> List[str]:
-    """Order node names along the data flow: breadth-first from nodes without
-    incoming edges (the inputs), following edges; nodes left over (cycles
-    not reachable from an input) keep their given order at the end."""
-    names = list(names)
-    succ: Dict[str, List[str]] = {n: [] for n in names}
-    has_pred = set()
-    for s, d in edges:
-        if s in succ and d in succ:
-            succ[s].append(d)
-            has_pred.add(d)
-    order: List[str] = []
-    seen = set()
-    queue = [n for n in names if n not in has_pred]
-    while queue:
-        n = queue.pop(0)
-        if n in seen:
-            continue
-        seen.add(n)
-        order.append(n)
-        queue.extend(m for m in succ[n] if m not in seen)
-    order.extend(n for n in names if n not in seen)
-    return order
+    meta = meta_of(graph).get("neurohw")
+    return isinstance(meta, dict) and as_str(meta.get("format")) == FORMAT
 
 
 def _profile_from_meta(meta: Mapping[str, Any], where: str) -> HardwareProfile:
-    name = _str(meta.get("profile"))
+    name = as_str(meta.get("profile"))
     if name is None:
         raise FileFormatError(f"{where}: metadata neurohw.profile is missing")
     spec = meta.get("profile_spec")
     if isinstance(spec, dict):
-        spec = {k: (_str(v) if _str(v) is not None else v) for k, v in spec.items()}
+        spec = {k: (as_str(v) if as_str(v) is not None else v) for k, v in spec.items()}
         spec.setdefault("name", name)
         try:
             return HardwareProfile.from_dict(spec)
@@ -368,19 +174,6 @@ def _need(meta: Mapping[str, Any], key: str, where: str):
     if key not in meta:
         raise FileFormatError(f"{where}: metadata neurohw.{key} is missing")
     return meta[key]
-
-
-def _shape_of(node, key: str) -> Optional[Tuple[int, ...]]:
-    types = getattr(node, key, None)
-    if not isinstance(types, dict) or not types:
-        return None
-    value = next(iter(types.values()))
-    if value is None:
-        return None
-    arr = np.asarray(value).reshape(-1)
-    if arr.size == 0 or arr.dtype.kind not in "iuf":
-        return None
-    return tuple(int(v) for v in arr)
 
 
 def network_from_nir(graph, source: str = "graph") -> ir.Network:
@@ -433,7 +226,7 @@ def network_from_nir(graph, source: str = "graph") -> ir.Network:
 
 def _convert(name, node, built, preds, nir, source) -> Optional[ir.Node]:
     where = f"{source}: node '{name}'"
-    meta = _meta(node).get("neurohw")
+    meta = meta_of(node).get("neurohw")
     tname = type(node).__name__
 
     def pred_shape():
@@ -443,11 +236,11 @@ def _convert(name, node, built, preds, nir, source) -> Optional[ir.Node]:
         return None
 
     if isinstance(node, nir.Input):
-        return ir.InputNode(name, _shape_of(node, "input_type") or (1,))
+        return ir.InputNode(name, shape_of(node, "input_type") or (1,))
     if isinstance(node, nir.Output):
-        shape = _shape_of(node, "output_type") or pred_shape()
+        shape = shape_of(node, "output_type") or pred_shape()
         return None if shape is None else ir.OutputNode(name, shape)
-    if tname in _NEURON_TYPES:
+    if tname in NEURON_TYPES:
         if not isinstance(meta, dict):
             raise FileFormatError(f"{where}: {tname} has no neurohw metadata (not quantized)")
         shape = np.asarray(_need(meta, "bias_mant", where)).shape or (1,)
@@ -467,7 +260,7 @@ def _convert(name, node, built, preds, nir, source) -> Optional[ir.Node]:
             weight=_need(meta, "weight", where),
             weight_exp=_need(meta, "weight_exp", where),
             num_weight_bits=_need(meta, "num_weight_bits", where),
-            sign_mode=_str(_need(meta, "sign_mode", where)),
+            sign_mode=as_str(_need(meta, "sign_mode", where)),
             num_message_bits=meta.get("num_message_bits", 0),
         )
         if isinstance(node, nir.Conv2d):
@@ -486,13 +279,13 @@ def _convert(name, node, built, preds, nir, source) -> Optional[ir.Node]:
         delay = meta.get("delay")
         return ir.Dense(name, delay=delay, **common)
     if isinstance(node, nir.SumPool2d):
-        shape = pred_shape() or _shape_of(node, "input_type")
+        shape = pred_shape() or shape_of(node, "input_type")
         if shape is None:
             return None
         return ir.SumPool2d(name, input_shape=shape, kernel_size=node.kernel_size,
                             stride=node.stride, padding=node.padding)
     if isinstance(node, nir.Flatten):
-        shape = _shape_of(node, "input_type") or pred_shape()
+        shape = shape_of(node, "input_type") or pred_shape()
         if shape is None:
             return None
         return ir.Flatten(name, input_shape=shape, start_dim=node.start_dim, end_dim=node.end_dim)

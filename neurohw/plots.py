@@ -35,7 +35,7 @@ def raster(spikes: Mapping[str, np.ndarray], path: str | Path, title: str = "",
     neurons).  With ``dt_s`` the x axis is in milliseconds, else in steps.
     The figure is written atomically to ``path`` (PNG, SVG or PDF by suffix).
     """
-    from .nirio import atomic_write
+    from .fileio import atomic_write
 
     plt = _pyplot()
     names = list(spikes)

@@ -38,7 +38,7 @@ with ``reset_mechanism="zero"``: ``v = beta v + x`` and
 ``i = alpha i + x; v = beta v + i``.
 
 Evaluation order and recurrence: nested ``NIRGraph`` nodes are inlined
-(:func:`neurohw.nirio.flatten_graph`, names become ``"sub.node"``).  Every
+(:func:`neurohw.nirgraph.flatten_graph`, names become ``"sub.node"``).  Every
 cycle is cut at one *back edge* (:func:`graph_schedule`): the edge leaving the
 last neuron on the cycle, as a depth-first search from the Input nodes meets
 it (the closing edge if the cycle has no neuron).  Every other edge delivers
@@ -69,7 +69,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import numpy as np
 
 from .errors import MissingDependencyError, ValidationError
-from .nirio import flatten_graph
+from .nirgraph import flatten_graph
 
 __all__ = ["ReferenceRun", "simulate", "RECORDABLE", "SUPPORTED_NODES", "graph_schedule"]
 

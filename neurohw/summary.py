@@ -12,7 +12,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .nirio import _meta, _shape_of, _str, flow_order, is_quantized, network_from_nir
+from .nirgraph import as_str, flow_order, meta_of, shape_of
+from .nirio import is_quantized, network_from_nir
 from .profiles import HardwareProfile
 
 __all__ = ["summarize", "format_summary", "bits_unsigned", "bits_signed"]
@@ -55,8 +56,8 @@ def _node_rows(graph, prefix: str, depth: int, rows: List[Dict[str, Any]]) -> No
     for name in flow_order(graph.nodes, graph.edges):
         node = graph.nodes[name]
         tname = type(node).__name__
-        in_shape = _shape_of(node, "input_type")
-        out_shape = _shape_of(node, "output_type")
+        in_shape = shape_of(node, "input_type")
+        out_shape = shape_of(node, "output_type")
         row: Dict[str, Any] = {
             "name": prefix + name,
             "type": tname,
@@ -65,7 +66,7 @@ def _node_rows(graph, prefix: str, depth: int, rows: List[Dict[str, Any]]) -> No
             "out_shape": list(out_shape) if out_shape else None,
             "neurons": int(np.prod(out_shape)) if tname in _NEURONS and out_shape else 0,
             "synapses": _count_synapses(node, tname, in_shape, out_shape),
-            "quantized": isinstance(_meta(node).get("neurohw"), dict),
+            "quantized": isinstance(meta_of(node).get("neurohw"), dict),
         }
         if tname in _NEURONS and not out_shape:
             for field in ("tau_mem", "tau", "v_threshold", "threshold", "r"):
@@ -138,7 +139,7 @@ def summarize(graph, source: str = "graph") -> Dict[str, Any]:
     _node_rows(graph, "", 0, rows)
     out: Dict[str, Any] = {
         "source": source,
-        "nir_version": _str(_meta(graph).get("nir_version")),
+        "nir_version": as_str(meta_of(graph).get("nir_version")),
         "quantized": is_quantized(graph),
         "nodes": rows,
         "num_nodes": sum(1 for r in rows if r["type"] != "NIRGraph"),

@@ -7,7 +7,8 @@ import pytest
 
 import neurohw as nh
 from neurohw import ir
-from neurohw.nirio import FORMAT, flatten_graph, network_from_nir, network_to_nir
+from neurohw.nirgraph import flatten_graph
+from neurohw.nirio import FORMAT, network_from_nir, network_to_nir
 from neurohw.profiles import generic
 from neurohw.testing import random_network
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from ..emulate import run as emulate
-from ..nirio import atomic_write
+from ..fileio import atomic_write
 from ._common import load_array, load_model, parse_record
 
 HELP = "emulate a quantized network bit-exactly"

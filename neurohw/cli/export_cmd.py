@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ValidationError, FileFormatError
-from ..nirio import atomic_write
+from ..fileio import atomic_write
 from ._common import load_model
 
 HELP = "export a quantized network (Lava script, lava-dl netx HDF5, NIR)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ..nirio import load_nir
+from ..nirgraph import load_nir
 from ..summary import format_summary, summarize
 
 HELP = "summarize a NIR file (float or quantized)"

@@ -472,7 +472,7 @@ def export_netx(net: ir.Network, path: PathLike) -> NetxExportReport:
     index ``t`` of ``net.layers[i].neuron.s_out`` exactly row ``t`` of the
     emulator's spikes for ``report.populations[i]``.
     """
-    from ..nirio import atomic_write
+    from ..fileio import atomic_write
 
     if not isinstance(net, ir.Network):
         raise ValidationError(f"export_netx: expected a neurohw Network, got {type(net).__name__}")

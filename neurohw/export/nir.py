@@ -45,7 +45,8 @@ import numpy as np
 from .. import ir
 from ..errors import ValidationError
 from ..fixedpoint import scaled_bias
-from ..nirio import atomic_write, network_to_nir, write_network
+from ..fileio import atomic_write
+from ..nirio import network_to_nir, write_network
 
 __all__ = ["export_nir", "float_nir_graph", "FLAVORS", "SIM_DT_S"]
 

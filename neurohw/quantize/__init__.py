@@ -109,7 +109,8 @@ def latencies(net: ir.Network) -> Dict[str, int]:
 
 
 def _load(graph, source):
-    from ..nirio import is_quantized, load_nir
+    from ..nirgraph import load_nir
+    from ..nirio import is_quantized
 
     if isinstance(graph, (str, _FsPath)):
         source = str(graph)

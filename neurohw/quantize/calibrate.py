@@ -24,7 +24,7 @@ __all__ = ["peaks_from_data", "peaks_from_bounds", "run_mapped_float"]
 
 def _order(fg: FloatGraph):
     """Neurons in flow order, and for each path whether it reads last step's spikes."""
-    from ..nirio import flow_order
+    from ..nirgraph import flow_order
 
     order = [n for n in flow_order(list(fg.nodes), fg.edges) if n in fg.neurons]
     rank = {n: i for i, n in enumerate(order)}

@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import ir
 from ..errors import ValidationError
-from ..nirio import float_view_weight
+from ..floatview import float_view_weight
 from ..profiles import HardwareProfile
 from .graph import FloatGraph, Path
 

@@ -13,7 +13,7 @@ __all__ = ["layer_error_figure", "count_scatter_figure", "raster_compare_figure"
 
 
 def _save(fig, path) -> str:
-    from ..nirio import atomic_write
+    from ..fileio import atomic_write
 
     plt = _pyplot()
     path = Path(path)

@@ -239,7 +239,7 @@ def analyze(graph, source: str = "graph") -> FloatGraph:
     cannot run: unsupported node types, stateless cycles, an Output fed by a
     stateless node, Delay nodes anywhere but just before a neuron.
     """
-    from ..nirio import flatten_graph
+    from ..nirgraph import flatten_graph
 
     nodes, edges = flatten_graph(graph)
     for name, node in nodes.items():

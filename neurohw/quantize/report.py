@@ -256,7 +256,7 @@ def write_report(model, out_dir, ev: Optional[Evaluation] = None, figures: bool 
     """Write ``report.txt``, ``report.json`` and (with matplotlib) figures into ``out_dir``."""
     from pathlib import Path
 
-    from ..nirio import atomic_write
+    from ..fileio import atomic_write
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
