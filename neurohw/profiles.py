@@ -38,6 +38,7 @@ __all__ = [
     "LOIHI2",
     "generic",
     "get_profile",
+    "parse_profile",
     "PROFILES",
 ]
 
@@ -317,12 +318,67 @@ PROFILES: Dict[str, HardwareProfile] = {"loihi1": LOIHI1, "loihi2": LOIHI2, "gen
 
 
 def get_profile(name: str) -> HardwareProfile:
-    """Look up a named profile (``'loihi1'``, ``'loihi2'``, ``'generic'``)."""
+    """Look up a named profile (``'loihi1'``, ``'loihi2'``, ``'generic'``).
+
+    Text of the form ``generic(field=value, ...)`` is parsed by
+    :func:`parse_profile`.
+    """
     if isinstance(name, HardwareProfile):
         return name
+    if isinstance(name, str) and "(" in name:
+        return parse_profile(name)
     try:
         return PROFILES[str(name).lower()]
     except KeyError:
         raise ValidationError(
             f"unknown profile {name!r}; choose one of {', '.join(sorted(PROFILES))}"
         ) from None
+
+
+_INT_FIELDS = tuple(
+    f.name for f in dataclasses.fields(HardwareProfile)
+    if f.name not in ("name", "energy_pj", "latency_ns", "sources")
+)
+
+
+def parse_profile(text: str) -> HardwareProfile:
+    """A profile from command-line text: a registry name or ``generic(field=value, ...)``.
+
+    ``"loihi2"`` looks the name up in :data:`PROFILES`;
+    ``"generic(act_shift=5, decay_bits=10)"`` builds :func:`generic` with those
+    integer fields (decimal integers, optionally signed; spaces ignored).  No
+    Python is evaluated.  Anything else raises a one-line
+    :class:`ValidationError` naming the offending part and what is allowed.
+    """
+    if isinstance(text, HardwareProfile):
+        return text
+    s = str(text).strip()
+    if "(" not in s and ")" not in s:
+        return get_profile(s)
+    head, sep, rest = s.partition("(")
+    head = head.strip().lower()
+    if head != "generic" or not rest.endswith(")"):
+        raise ValidationError(
+            f"profile {text!r}: expected a name ({', '.join(sorted(PROFILES))}) or "
+            f"generic(field=value, ...)"
+        )
+    body = rest[:-1].strip()
+    fields: Dict[str, int] = {}
+    for item in (body.split(",") if body else []):
+        key, eq, value = (part.strip() for part in item.partition("="))
+        if not eq or not key:
+            raise ValidationError(f"profile {text!r}: {item.strip()!r} is not field=value")
+        if key not in _INT_FIELDS:
+            raise ValidationError(
+                f"profile {text!r}: unknown field {key!r}; known: {', '.join(_INT_FIELDS)}"
+            )
+        digits = value[1:] if value[:1] in "+-" else value
+        if not digits.isdigit() or not digits.isascii():
+            raise ValidationError(f"profile {text!r}: {key}={value!r} is not an integer")
+        if key in fields:
+            raise ValidationError(f"profile {text!r}: {key} is given twice")
+        fields[key] = int(value)
+    if not fields:
+        return generic()
+    name = "generic(" + ",".join(f"{k}={v}" for k, v in fields.items()) + ")"
+    return generic(name, **fields)
