@@ -44,7 +44,12 @@ __all__ = [
     "Flatten",
     "Network",
     "SIGN_MODES",
+    "NEURON_PARAMS",
+    "conv_output_hw",
 ]
+
+NEURON_PARAMS = ("du", "dv", "vth", "bias_mant", "bias_exp")
+"""The five integer parameters of a :class:`LIFPopulation`, each scalar or per neuron."""
 
 SIGN_MODES = ("mixed", "excitatory", "inhibitory")
 """Weight sign modes, as Lava's ``SignMode`` (MIXED=1, EXCITATORY=2, INHIBITORY=3)."""
@@ -133,7 +138,8 @@ class OutputNode(_Terminal):
 class LIFPopulation(Node):
     """Integer current-based LIF neurons, as Lava's ``LIF`` fixed-point model.
 
-    Parameters (ranges for the Loihi profiles):
+    Parameters (ranges for the Loihi profiles; ``decay_bits`` etc. of a
+    generic profile in ``docs/fixed-point.md``):
 
     * ``shape`` -- neuron array shape (``(n,)`` or ``(C, H, W)``);
     * ``du`` -- current decay, 12-bit unsigned ``0..4095``; ``u`` is multiplied
@@ -141,27 +147,40 @@ class LIFPopulation(Node):
     * ``dv`` -- voltage decay, 12-bit unsigned ``0..4095``; factor ``4096 - dv``;
     * ``vth`` -- threshold mantissa, 17-bit unsigned; a neuron spikes when
       ``v > vth << 6``;
-    * ``bias_mant`` -- per-neuron bias mantissa, 13-bit signed;
-    * ``bias_exp`` -- per-neuron bias exponent; bias is ``bias_mant << bias_exp``
+    * ``bias_mant`` -- bias mantissa, 13-bit signed;
+    * ``bias_exp`` -- bias exponent; bias is ``bias_mant << bias_exp``
       (an arithmetic right shift, i.e. floor, for a negative exponent).
+
+    Each of the five integers is given as a scalar (every neuron the same)
+    or per neuron (an array of shape ``shape``); all five are stored as
+    read-only ``np.int32`` arrays of shape ``shape``.  :meth:`uniform` gives
+    the single value of a parameter when every neuron shares it.
     """
 
     shape: Tuple[int, ...] = (1,)
-    du: int = 0
-    dv: int = 0
-    vth: int = 0
-    bias_mant: np.ndarray = 0  # scalar or per-neuron array; stored per neuron
+    du: np.ndarray = 0  # scalar or per-neuron array; stored per neuron (int32)
+    dv: np.ndarray = 0
+    vth: np.ndarray = 0
+    bias_mant: np.ndarray = 0
     bias_exp: np.ndarray = 0
 
     def __post_init__(self):
         w = self.where
         shape = _shape(self.shape, w, "shape")
         object.__setattr__(self, "shape", shape)
-        for p in ("du", "dv", "vth"):
-            object.__setattr__(self, p, as_int(getattr(self, p), w, p))
-        for p in ("bias_mant", "bias_exp"):
+        for p in NEURON_PARAMS:
             arr = as_int_array(getattr(self, p), w, p, shape=shape)
             object.__setattr__(self, p, _frozen(arr))
+
+    def uniform(self, param: str) -> Optional[int]:
+        """The value of ``param`` (``du``, ``dv``, ``vth``, ``bias_mant``, ``bias_exp``)
+        as a Python int when every neuron has the same one, else ``None``."""
+        if param not in NEURON_PARAMS:
+            raise ValidationError(
+                f"{self.where}: no neuron parameter {param!r}; use {', '.join(NEURON_PARAMS)}")
+        arr = getattr(self, param)
+        first = int(arr.flat[0])
+        return first if bool(np.all(arr == first)) else None
 
     @property
     def in_shape(self):
@@ -177,9 +196,12 @@ class LIFPopulation(Node):
         return int(np.prod(self.shape))
 
     def check(self, profile: HardwareProfile) -> None:
-        for p in ("du", "dv", "vth", "bias_mant", "bias_exp"):
+        for p in NEURON_PARAMS:
             lo, hi = profile.range_of(p)
-            as_int_array(getattr(self, p), self.where, p, lo, hi, profile.describe_range(p))
+            # du/dv/vth: name the element only when neurons differ (bias arrays as always)
+            single = self.uniform(p) if p in ("du", "dv", "vth") else None
+            as_int_array(getattr(self, p) if single is None else single, self.where, p, lo, hi,
+                         profile.describe_range(p))
 
 
 @dataclass(frozen=True, eq=False)

@@ -73,6 +73,12 @@ def _weighted_meta(proj: ir._Weighted) -> Dict[str, Any]:
     return meta
 
 
+def _scalar_or_array(pop: ir.LIFPopulation, param: str):
+    """``param`` of ``pop`` as a Python int when uniform, else an int32 array of ``pop.shape``."""
+    value = pop.uniform(param)
+    return int(value) if value is not None else np.asarray(getattr(pop, param), dtype=np.int32)
+
+
 def network_to_nir(net: ir.Network):
     """Build the quantized NIR graph of ``net`` (a :class:`nir.NIRGraph`)."""
     nir = _nir()
@@ -85,13 +91,14 @@ def network_to_nir(net: ir.Network):
         elif isinstance(node, ir.LIFPopulation):
             meta = {
                 "model": "cuba_lif",
-                "du": int(node.du),
-                "dv": int(node.dv),
-                "vth": int(node.vth),
+                # a scalar when every neuron shares the value (files stay as before),
+                # else the per-neuron array
+                **{p: _scalar_or_array(node, p) for p in ("du", "dv", "vth")},
                 "bias_mant": np.asarray(node.bias_mant, dtype=np.int32),
                 "bias_exp": np.asarray(node.bias_exp, dtype=np.int32),
             }
-            nodes[name] = nir.CubaLIF(**float_view_lif(node, net.dt_s), metadata={"neurohw": meta})
+            nodes[name] = nir.CubaLIF(**float_view_lif(node, net.dt_s, net.profile),
+                                      metadata={"neurohw": meta})
         elif isinstance(node, ir.Dense):
             nodes[name] = nir.Linear(weight=float_view_weight(node, net.profile),
                                      metadata={"neurohw": _weighted_meta(node)})

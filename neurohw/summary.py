@@ -79,6 +79,16 @@ def _node_rows(graph, prefix: str, depth: int, rows: List[Dict[str, Any]]) -> No
             _node_rows(node, prefix + name + ".", depth + 1, rows)
 
 
+def _unsigned_item(pop, param: str, available: int) -> Dict[str, Any]:
+    """Bit usage of an unsigned neuron parameter: ``value`` is the int when every
+    neuron shares it, else ``[min, max]``; ``used`` counts the bits of the maximum."""
+    arr = np.asarray(getattr(pop, param), dtype=np.int64)
+    single = pop.uniform(param)
+    value: Any = single if single is not None else [int(arr.min()), int(arr.max())]
+    return {"param": param, "value": value, "used": bits_unsigned(int(arr.max())),
+            "available": available, "signed": False}
+
+
 def _bit_usage(net, profile: HardwareProfile) -> Dict[str, List[Dict[str, Any]]]:
     from . import ir
 
@@ -89,12 +99,9 @@ def _bit_usage(net, profile: HardwareProfile) -> Dict[str, List[Dict[str, Any]]]
             b = node.bias_mant.astype(np.int64)
             e = node.bias_exp.astype(np.int64)
             items = [
-                {"param": "du", "value": node.du, "used": bits_unsigned(node.du),
-                 "available": profile.decay_bits, "signed": False},
-                {"param": "dv", "value": node.dv, "used": bits_unsigned(node.dv),
-                 "available": profile.decay_bits, "signed": False},
-                {"param": "vth", "value": node.vth, "used": bits_unsigned(node.vth),
-                 "available": profile.vth_bits, "signed": False},
+                _unsigned_item(node, "du", profile.decay_bits),
+                _unsigned_item(node, "dv", profile.decay_bits),
+                _unsigned_item(node, "vth", profile.vth_bits),
                 {"param": "bias_mant", "value": [int(b.min()), int(b.max())],
                  "used": bits_signed(int(b.min()), int(b.max())) if b.any() else 0,
                  "available": profile.bias_bits, "signed": True},

@@ -20,13 +20,13 @@ def assert_networks_equal(a: nh.Network, b: nh.Network) -> None:
         y = b.nodes[name]
         assert type(x) is type(y), name
         assert x.in_shape == y.in_shape and x.out_shape == y.out_shape, name
-        for field in ("du", "dv", "vth", "weight_exp", "num_weight_bits", "sign_mode",
+        for field in ("weight_exp", "num_weight_bits", "sign_mode",
                       "num_message_bits", "stride", "padding", "dilation", "groups",
                       "kernel_size", "start_dim", "end_dim"):
             if hasattr(x, field):
                 assert getattr(x, field) == getattr(y, field), (name, field)
                 assert type(getattr(x, field)) is type(getattr(y, field)), (name, field)
-        for field in ("bias_mant", "bias_exp", "weight", "delay"):
+        for field in ("du", "dv", "vth", "bias_mant", "bias_exp", "weight", "delay"):
             if hasattr(x, field):
                 xa, ya = getattr(x, field), getattr(y, field)
                 if xa is None or ya is None:

@@ -265,9 +265,9 @@ def test_layout_fields(tmp_path, rng):
             pop = net.nodes[lay.population]
             assert g["type"][0].decode() == lay.kind
             assert g["neuron/type"][0] == b"CUBA"
-            assert int(g["neuron/iDecay"][()]) == pop.du + 1
-            assert int(g["neuron/vDecay"][()]) == pop.dv
-            assert int(g["neuron/vThMant"][()]) == pop.vth
+            assert int(g["neuron/iDecay"][()]) == pop.uniform("du") + 1
+            assert int(g["neuron/vDecay"][()]) == pop.uniform("dv")
+            assert int(g["neuron/vThMant"][()]) == pop.uniform("vth")
             d = net.nodes[lay.dense]
             assert g["weight"].shape == d.weight.shape
             bias = (np.asarray(pop.bias_mant, np.int64) << np.asarray(pop.bias_exp)) // 64

@@ -59,16 +59,16 @@ def reference_run(net: nh.Network, x: np.ndarray):
             s = []
             for i in range(pop.size):
                 u, v = state[p]["u"][i], state[p]["v"][i]
-                u = _trunc_shift(u * (4096 - (pop.du + 1))) + (acts[p][i] << 6)
+                u = _trunc_shift(u * (4096 - (int(pop.du.flat[i]) + 1))) + (acts[p][i] << 6)
                 if u > half:
                     u -= 2 * half
                 elif u <= -half:
                     u += 2 * half
                 b, e = int(pop.bias_mant.reshape(-1)[i]), int(pop.bias_exp.reshape(-1)[i])
                 bias = b << e if e >= 0 else b >> -e
-                v = _trunc_shift(v * (4096 - pop.dv)) + u + bias
+                v = _trunc_shift(v * (4096 - int(pop.dv.flat[i]))) + u + bias
                 v = max(-(half - 1), min(half - 1, v))
-                fire = v > (pop.vth << 6)
+                fire = v > (int(pop.vth.flat[i]) << 6)
                 if fire:
                     v = 0
                 state[p]["u"][i], state[p]["v"][i] = u, v

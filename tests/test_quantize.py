@@ -105,7 +105,7 @@ def test_li_readout_and_accuracy_from_voltage():
                        ("readout", "output")], [10])
     x = _spikes(rng, (32, 50, 10))
     model = quantize(g, "loihi2", dt=1e-3, calibrate=x)
-    assert model.network.populations["readout"].vth == model.profile.range_of("vth")[1]
+    assert model.network.populations["readout"].uniform("vth") == model.profile.range_of("vth")[1]
     ref = reference.simulate(g, x, 1e-3, record=("v",))
     labels = ref.v["readout"][:, -1].argmax(axis=1)
     ev = evaluate(model, x, labels)
@@ -388,14 +388,14 @@ def test_one_signed_and_zero_weight_layers():
     m = quantize(_one_layer(np.abs(W), _lif), dt=1e-3)
     assert next(iter(m.network.projections.values())).sign_mode == "excitatory"
     m = quantize(_one_layer(np.zeros((6, 8)), _lif), dt=1e-3)  # nothing limits the scale
-    assert m.network.populations["l"].vth > 0
+    assert (m.network.populations["l"].vth > 0).all()
 
 
 def test_leak_slower_than_12_bits_keeps_its_input():
     rng = np.random.default_rng(1)
     W = rng.normal(size=(4, 8))
     m = quantize(_one_layer(W, lambda n: _lif(n, tau=10.0)), dt=1e-4)
-    assert m.network.populations["l"].dv == 1
+    assert m.network.populations["l"].uniform("dv") == 1
     assert np.abs(next(iter(m.network.projections.values())).weight).max() > 100
     assert any("longer than 8192 steps" in n for n in m.all_notes())
 
@@ -421,7 +421,7 @@ def test_calibration_data_is_checked():
         with pytest.raises(ValidationError, match=msg):
             quantize(g, dt=1e-3, calibrate=bad, calibrate_source="c.npy")
     m = quantize(g, dt=1e-3, calibrate=np.zeros((2, 5, 3)))  # silent data: threshold still fits
-    assert m.network.populations["l"].vth > 0
+    assert (m.network.populations["l"].vth > 0).all()
 
 
 def test_bias_lost_to_rounding_is_reported():

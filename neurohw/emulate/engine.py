@@ -269,15 +269,25 @@ class _InputDrive:
         self.head = self.pre[t - self.t0]
 
 
+def _per_neuron_or_scalar(arr: np.ndarray):
+    """A Python int when every element is equal, else the flat int64 array."""
+    flat = np.asarray(arr, dtype=np.int64).reshape(-1)
+    return int(flat[0]) if bool(np.all(flat == flat[0])) else flat
+
+
 def _lif_params(pop: ir.LIFPopulation, profile) -> LIFParams:
+    """Per-step integers of ``pop`` for ``profile``'s widths (``docs/fixed-point.md``)."""
     unity = 1 << profile.decay_bits
+    du = pop.du.astype(np.int64)
+    dv = pop.dv.astype(np.int64)
     return LIFParams(
-        decay_u=unity - (pop.du + 1),
-        decay_v=unity - pop.dv,
+        decay_u=_per_neuron_or_scalar(unity - (du + 1)),
+        decay_v=_per_neuron_or_scalar(unity - dv),
         bias=scaled_bias(pop.bias_mant, pop.bias_exp).reshape(-1),
-        vth_scaled=int(pop.vth) << profile.vth_shift,
+        vth_scaled=_per_neuron_or_scalar(pop.vth.astype(np.int64) << profile.vth_shift),
         act_shift=profile.act_shift,
         half=1 << (profile.state_bits - 1),
+        decay_bits=profile.decay_bits,
     )
 
 

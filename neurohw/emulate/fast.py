@@ -52,15 +52,15 @@ if _nb is not None:
         return ((x + 2147483648) & 4294967295) - 2147483648
 
     @_jit(inline="always")
-    def _decay(x, f):
-        p = x * f  # |x| < 2**32, f <= 4096: fits int64
+    def _decay(x, f, shift):
+        p = x * f  # |x| <= 2**31, f <= 2**shift <= 2**31: fits int64
         if p >= 0:
-            return p >> 12
-        return -((-p) >> 12)
+            return p >> shift
+        return -((-p) >> shift)
 
     @_jit(inline="always")
-    def _one(u, v, a, du, dv, bias, vth, shift, half):
-        u = _wrap32(_decay(u, du) + _wrap32(np.int64(a) << shift))  # widen before shifting
+    def _one(u, v, a, du, dv, bias, vth, shift, half, dshift):
+        u = _wrap32(_decay(u, du, dshift) + _wrap32(np.int64(a) << shift))  # widen first
         uw = 0
         if u > half:
             u -= 2 * half
@@ -68,7 +68,7 @@ if _nb is not None:
         elif u <= -half:
             u += 2 * half
             uw = 1
-        raw = _wrap32(_decay(v, dv) + u + bias)
+        raw = _wrap32(_decay(v, dv, dshift) + u + bias)
         v = raw
         if v > half - 1:
             v = half - 1
@@ -80,15 +80,16 @@ if _nb is not None:
             v = 0
         return u, v, s, uw, vc
 
-    def _lif_body(u, v, a, prm, bias, s_out, counts):
+    def _lif_body(u, v, a, prm, per, s_out, counts):
+        # per[0..3, i]: decay_u, decay_v, bias, vth_scaled of neuron i
         B, n = u.shape
-        du, dv, vth, shift, half = prm[0], prm[1], prm[2], prm[3], prm[4]
+        shift, half, dshift = prm[0], prm[1], prm[2]
         for b in _nb.prange(B):  # prange is plain range when compiled without parallel
             cw = 0
             cc = 0
             for i in range(n):
-                uu, vv, s, uw, vc = _one(u[b, i], v[b, i], a[b, i], du, dv, bias[i], vth,
-                                         shift, half)
+                uu, vv, s, uw, vc = _one(u[b, i], v[b, i], a[b, i], per[0, i], per[1, i],
+                                         per[2, i], per[3, i], shift, half, dshift)
                 u[b, i] = uu
                 v[b, i] = vv
                 s_out[b, i] = s
@@ -150,7 +151,7 @@ class LIFStepper:
     ``u``, ``v`` are int64 ``(B, n)`` and updated in place; ``spikes`` (bool
     ``(B, n)``) receives each step's spikes; ``counts[0]``/``counts[1]`` (int64
     ``(B,)`` each) grow by the neurons whose ``u`` wrapped at 24 bits / whose ``v``
-    saturated.  ``p`` is a :class:`.steps.LIFParams`.  Calling it with the summed
+    saturated.  ``p`` is a :class:`.steps.LIFParams` (scalars or per-neuron arrays).  Calling it with the summed
     synaptic input ``a`` (int64 or int32 ``(B, n)``, C-contiguous; widened to
     int64 inside before any shift) runs one step.
     """
@@ -158,8 +159,11 @@ class LIFStepper:
     def __init__(self, p, u: np.ndarray, v: np.ndarray):
         B, n = u.shape
         self.u, self.v = u, v
-        self.prm = np.array([p.decay_u, p.decay_v, p.vth_scaled, p.act_shift, p.half], np.int64)
-        self.bias = np.ascontiguousarray(np.broadcast_to(p.bias, (n,)), dtype=np.int64)
+        self.prm = np.array([p.act_shift, p.half, p.decay_bits], np.int64)
+        # per-neuron table (4, n): scalars are broadcast, so one kernel serves both
+        self.per = np.ascontiguousarray(np.stack(
+            [np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
+             for x in (p.decay_u, p.decay_v, p.bias, p.vth_scaled)]))
         self.spikes = np.zeros((B, n), bool)
         self.counts = np.zeros((2, B), np.int64)
         self.kernel = _kernels[B >= PARALLEL_MIN_BATCH]
@@ -167,7 +171,7 @@ class LIFStepper:
     def __call__(self, a: np.ndarray) -> np.ndarray:
         if not (a.flags.c_contiguous and a.dtype in (np.int64, np.int32)):
             a = np.ascontiguousarray(a, dtype=np.int64)
-        self.kernel(self.u, self.v, a, self.prm, self.bias, self.spikes, self.counts)
+        self.kernel(self.u, self.v, a, self.prm, self.per, self.spikes, self.counts)
         return self.spikes
 
 

@@ -15,6 +15,8 @@ from typing import NamedTuple, Tuple
 
 import numpy as np
 
+from ..ir import conv_output_hw
+
 __all__ = ["LIFParams", "LIFState", "wrap32", "wrap_bits", "lif_step", "dense_accumulate",
            "apply_exp", "conv_gather_index", "conv_accumulate"]
 
@@ -22,21 +24,24 @@ _U_HALF = 1 << 23  # 2**(24-1): Lava's max_uv_val
 
 
 class LIFParams(NamedTuple):
-    """Integer LIF parameters as used per step (int64 arrays or scalars).
+    """Integer LIF parameters as used per step: Python ints or int64 arrays of shape ``(n,)``.
 
-    ``decay_u = 4096 - (du + 1)``, ``decay_v = 4096 - dv``,
+    ``decay_u = 2**decay_bits - (du + 1)``, ``decay_v = 2**decay_bits - dv``,
     ``bias = bias_mant << bias_exp`` (floor shift when negative),
-    ``vth_scaled = vth << vth_shift``; ``act_shift`` (6) aligns the input;
-    ``half`` is ``2**(state_bits - 1)``.
+    ``vth_scaled = vth << vth_shift``; ``act_shift`` aligns the input;
+    ``half`` is ``2**(state_bits - 1)``; ``decay_bits`` is the right shift
+    that ends each decay.  ``decay_u``, ``decay_v`` and ``vth_scaled`` are
+    scalars when every neuron shares them, else per neuron; ``bias`` is per
+    neuron.  Defaults are Lava's (Loihi) widths.
     """
 
-    decay_u: int
-    decay_v: int
+    decay_u: np.ndarray
+    decay_v: np.ndarray
     bias: np.ndarray
-    vth_scaled: int
+    vth_scaled: np.ndarray
     act_shift: int = 6
     half: int = _U_HALF
-
+    decay_bits: int = 12
 
 class LIFState(NamedTuple):
     """``u`` and ``v``, int64 arrays of shape ``(B, n)``."""
@@ -56,31 +61,37 @@ def wrap_bits(x, bits: int, xp=np):
     return ((x + half) & ((1 << bits) - 1)) - half
 
 
-def _decay(x, factor, xp=np):
-    # x * factor in int64, then >> 12 rounding toward zero (|x| shifted, sign restored)
+def _decay(x, factor, shift: int = 12, xp=np):
+    # x * factor in int64, then >> shift rounding toward zero (|x| shifted, sign restored);
+    # |x| < 2**32 and factor <= 2**shift with shift <= 30 keep the product inside int64
     prod = x * factor
-    return xp.sign(prod) * (xp.abs(prod) >> 12)
+    return xp.sign(prod) * (xp.abs(prod) >> shift)
 
 
 def lif_step(state: LIFState, a_in, p: LIFParams, xp=np, events: bool = False):
     """One step of Lava's ``PyLifModelBitAcc`` for a batch.
 
-    Phases, in Lava's order (``a_in`` is the summed synaptic input, int64):
+    Phases, in Lava's order (``a_in`` is the summed synaptic input, int64;
+    ``D = decay_bits``, ``H = 2**(state_bits - 1)``; Lava's Loihi widths are
+    ``D = 12``, ``H = 2**23``, ``act_shift = vth_shift = 6``):
 
-    1. ``u = wrap32(trunc(u * decay_u / 4096) + wrap32(a_in << 6))``
-    2. 24-bit wrap, once: ``u -= 2**24`` if ``u > 2**23``; ``u += 2**24`` if ``u <= -2**23``
-    3. ``v = clip(wrap32(trunc(v * decay_v / 4096) + u + bias), -(2**23 - 1), 2**23 - 1)``
-    4. ``s = v > vth << 6``; ``v = 0`` where ``s`` (``u`` is kept)
+    1. ``u = wrap32(trunc(u * decay_u / 2**D) + wrap32(a_in << act_shift))``
+    2. wrap, once: ``u -= 2H`` if ``u > H``; ``u += 2H`` if ``u <= -H``
+    3. ``v = clip(wrap32(trunc(v * decay_v / 2**D) + u + bias), -(H - 1), H - 1)``
+    4. ``s = v > vth_scaled``; ``v = 0`` where ``s`` (``u`` is kept)
+
+    ``trunc`` rounds toward zero.  Every parameter may be a scalar or per
+    neuron (shape ``(n,)``, broadcast over the batch).
 
     Returns ``(new_state, spikes)`` with ``spikes`` a bool array; with
     ``events`` also ``(u_wrapped, v_clipped)``, boolean masks of the neurons
-    whose ``u`` wrapped at 24 bits and whose ``v`` saturated this step.
+    whose ``u`` wrapped and whose ``v`` saturated this step.
     """
     half = p.half
-    u = wrap32(_decay(state.u, p.decay_u, xp) + wrap32(a_in << p.act_shift, xp), xp)
+    u = wrap32(_decay(state.u, p.decay_u, p.decay_bits, xp) + wrap32(a_in << p.act_shift, xp), xp)
     u_wrapped = (u > half) | (u <= -half)
     u = xp.where(u > half, u - 2 * half, xp.where(u <= -half, u + 2 * half, u))
-    v_raw = wrap32(_decay(state.v, p.decay_v, xp) + u + p.bias, xp)
+    v_raw = wrap32(_decay(state.v, p.decay_v, p.decay_bits, xp) + u + p.bias, xp)
     v = xp.clip(v_raw, -(half - 1), half - 1)
     s = v > p.vth_scaled
     if events:
@@ -126,8 +137,7 @@ def conv_gather_index(in_shape, kernel, stride, padding, dilation, groups: int) 
     c, h, w = (int(v) for v in in_shape)
     kh, kw = (int(v) for v in kernel)
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    oh, ow = conv_output_hw((h, w), (kh, kw), stride, padding, dilation)
     cg = c // groups
     ih = np.arange(oh)[:, None] * sh - ph + np.arange(kh)[None, :] * dh  # (oh, kh)
     iw = np.arange(ow)[:, None] * sw - pw + np.arange(kw)[None, :] * dw  # (ow, kw)

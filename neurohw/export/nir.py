@@ -46,6 +46,7 @@ from .. import ir
 from ..errors import ValidationError
 from ..fixedpoint import scaled_bias
 from ..fileio import atomic_write
+from ..floatview import float_view_lif
 from ..nirio import network_to_nir, write_network
 
 __all__ = ["export_nir", "float_nir_graph", "FLAVORS", "SIM_DT_S"]
@@ -67,13 +68,11 @@ def float_nir_graph(net: ir.Network, flavor: str):
     graph = network_to_nir(net)
     nodes = dict(graph.nodes)
     for name, pop in net.populations.items():
-        a_u = (pop.du + 1) / 4096.0
-        a_v = pop.dv / 4096.0 if pop.dv > 0 else 2.0**-24
-        ones = np.ones(pop.shape)
-        nodes[name] = nir.CubaLIF(
-            tau_syn=ones * (sim_dt / a_u), tau_mem=ones * (sim_dt / a_v),
-            r=ones / a_v, w_in=ones / a_u, v_leak=np.zeros(pop.shape),
-            v_threshold=ones * float(pop.vth), v_reset=np.zeros(pop.shape))
+        # the dequantized view for the importer's own time step (per neuron)
+        view = float_view_lif(pop, sim_dt, net.profile)
+        view["v_leak"] = np.zeros(pop.shape)
+        nodes[name] = nir.CubaLIF(**view)
+        a_u = (pop.du.astype(np.float64).reshape(-1) + 1.0) / float(2**net.profile.decay_bits)
         bias = scaled_bias(pop.bias_mant, pop.bias_exp).reshape(-1).astype(np.float64)
         if not bias.any():
             continue
@@ -87,7 +86,7 @@ def float_nir_graph(net: ir.Network, flavor: str):
                 f"node '{proj}': feeds {len(net.successors(proj))} nodes; cannot carry the "
                 f"bias of '{name}' alone")
         nodes[proj] = nir.Affine(weight=np.asarray(nodes[proj].weight),
-                                 bias=a_u * bias / 64.0)
+                                 bias=a_u * bias / float(2**net.profile.vth_shift))
     for node in nodes.values():
         if isinstance(getattr(node, "metadata", None), dict):
             node.metadata.pop("neurohw", None)
