@@ -108,6 +108,12 @@ class HardwareProfile:
                 f"profile '{self.name}': state_bits={self.state_bits} exceeds 32 "
                 f"(u and v are held in int32)"
             )
+        for name in ("decay_bits", "act_shift"):  # shifts of int32 values inside int64
+            if getattr(self, name) > 31:
+                raise ValidationError(
+                    f"profile '{self.name}': {name}={getattr(self, name)} exceeds 31 "
+                    f"(the emulator shifts 32-bit state and input inside int64)"
+                )
         for lo, hi in (("weight_exp_min", "weight_exp_max"), ("bias_exp_min", "bias_exp_max")):
             if getattr(self, lo) > getattr(self, hi):
                 raise ValidationError(
