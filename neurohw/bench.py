@@ -123,11 +123,14 @@ def _layer(rng: np.random.Generator, name: str, n_out: int, n_in: int,
 
 
 def bench_network(sizes: Sequence[int], seed: int = 0, in_rate: float = 0.1,
-                  hidden_rate: float = 0.1) -> ir.Network:
-    """Input ``sizes[0]`` -> (Dense -> LIF ``sizes[i]``)... on the Loihi 2 profile.
+                  hidden_rate: float = 0.1, profile="loihi2") -> ir.Network:
+    """Input ``sizes[0]`` -> (Dense -> LIF ``sizes[i]``)... on ``profile`` (Loihi 2).
 
     ``in_rate`` is the input spike probability per step the thresholds are
     set for; ``hidden_rate`` the rate assumed for the layers after the first.
+    The Lava side of the benchmark refuses a profile whose datapath Lava's
+    fixed_pt models do not compute
+    (:func:`neurohw.backends.lava.graph.check_lava_profile`).
     """
     rng = np.random.default_rng(seed)
     nodes: Dict[str, ir.Node] = {"in": ir.InputNode("in", (int(sizes[0]),))}
@@ -138,7 +141,7 @@ def bench_network(sizes: Sequence[int], seed: int = 0, in_rate: float = 0.1,
         nodes[dense.name], nodes[lif.name] = dense, lif
         edges += [(last, dense.name), (dense.name, lif.name)]
         last, rate = lif.name, hidden_rate
-    return ir.Network(nodes=nodes, edges=tuple(edges), profile="loihi2", dt_s=1e-3)
+    return ir.Network(nodes=nodes, edges=tuple(edges), profile=profile, dt_s=1e-3)
 
 
 def bench_input(n_in: int, steps: int, batch: int, rate: float = 0.1,
@@ -212,33 +215,26 @@ def _lava_split_run(net: ir.Network, x: np.ndarray) -> tuple:
     steps x neurons), ``total_s`` everything.
     """
     from .backends.lava import import_lava
+    from .backends.lava._builder import attach_monitors, read_monitors
     from .backends.lava.runner import build_processes
 
     t0 = time.perf_counter()
     import_lava()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.monitor.process import Monitor
 
     T = x.shape[0]
     in_name = next(iter(net.of_type(ir.InputNode)))
     procs = build_processes(net, {in_name: x})
-    monitors = {}
-    for name in net.populations:
-        mon = Monitor()
-        mon.probe(procs[name].s_out, T)
-        monitors[name] = mon
-    anchor = next(iter(monitors.values()))
+    monitors = attach_monitors({k: procs[k] for k in net.populations}, ("spikes",), T)
+    anchor = monitors[0][2]
     cfg = Loihi2SimCfg(select_tag="fixed_pt")
     try:
         anchor.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
         t1 = time.perf_counter()
         anchor.run(condition=RunSteps(num_steps=T - 1), run_cfg=cfg)
         t2 = time.perf_counter()
-        spikes = {}
-        for name, mon in monitors.items():
-            data = mon.get_data()[procs[name].name][procs[name].s_out.name]
-            spikes[name] = (np.asarray(data).reshape(T, -1) != 0).astype(np.int8)
+        spikes = {name: arr for (name, _), arr in read_monitors(monitors, T).items()}
     finally:
         anchor.stop()
     t3 = time.perf_counter()

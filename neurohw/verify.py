@@ -94,9 +94,18 @@ def compare(expected: Dict[str, Dict[str, np.ndarray]], got: EmulatorRun,
 def verify_against_lava(net: ir.Network, x, record: Iterable[str] = RECORDABLE,
                         progress: bool = False, source: str = "input") -> VerifyResult:
     """Run the emulator and Lava (``Loihi2SimCfg`` fixed_pt, one sample at a
-    time) on the same input and compare every recorded variable."""
-    from .backends.lava import run_lava
+    time) on the same input and compare every recorded variable.
 
+    A profile whose datapath Lava's fixed_pt models do not compute (e.g. a
+    ``generic`` profile with ``act_shift=5``) is refused with a
+    :class:`~neurohw.errors.ValidationError` before anything runs
+    (:func:`neurohw.backends.lava.graph.check_lava_profile`): such a
+    comparison could only report a divergence that says nothing.
+    """
+    from .backends.lava import run_lava
+    from .backends.lava.graph import lava_graph_spec
+
+    lava_graph_spec(net)  # refuse what Lava cannot run before the emulator runs
     record = tuple(record)
     inputs = prepare_input(net, x, source)
     got = run(net, inputs, record=record, progress=progress, source=source)

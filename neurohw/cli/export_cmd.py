@@ -38,6 +38,13 @@ def add_args(p) -> None:
 def run(args) -> int:
     net = load_model(args.model)
     out = Path(args.output)
+    if args.to in ("lava", "netx"):
+        from ..backends.lava.graph import check_lava_profile
+
+        try:
+            check_lava_profile(net.profile)  # before any output exists
+        except ValidationError as exc:
+            raise ValidationError(f"{args.model}: {exc}") from None
     if args.to == "lava":
         from ..export.lava_script import export_lava_script
 

@@ -2,12 +2,15 @@
 on the same input and compare spikes, v and u at every step. Prints
 "bit-exact" with a summary, or the first divergence (step, node, sample,
 neuron, variable, expected vs got, last equal step). Exit 0 only when
-bit-exact, 1 on a divergence."""
+bit-exact, 1 on a divergence, 2 on bad input or a profile whose datapath
+Lava's fixed_pt models do not compute (docs/export-lava.md)."""
 
 from __future__ import annotations
 
 import sys
 
+from ..backends.lava.graph import check_lava_profile
+from ..errors import ValidationError
 from ..verify import verify_against_lava
 from ._common import load_array, load_model
 
@@ -23,6 +26,10 @@ def add_args(p) -> None:
 
 def run(args) -> int:
     net = load_model(args.model)
+    try:
+        check_lava_profile(net.profile)  # before the emulator runs
+    except ValidationError as exc:
+        raise ValidationError(f"{args.model}: {exc}") from None
     x = load_array(args.input)
     result = verify_against_lava(net, x, progress=args.progress or sys.stderr.isatty(),
                                  source=str(args.input))

@@ -42,141 +42,49 @@ NETWORK = json.loads(r"""__NETWORK_JSON__""")
 
 
 # ---------------------------------------------------------------------------
-# Python 3.11 compatibility of lava-nc 0.10.0
-# ---------------------------------------------------------------------------
+# Shared with neurohw's Lava backend (copied in by the exporter, do not edit):
+# the Python 3.11 import fix of lava-nc 0.10.0 and the process-graph builder.
+#
 # lava/magma/compiler/var_model.py uses an instance of the (non-frozen)
 # dataclass ByteEncoder as a default value of dataclass fields; Python 3.11
 # rejects such unhashable defaults ("mutable default ... is not allowed").
 # An import hook compiles exactly that module from its source with
 # ByteEncoder declared frozen (hashable); Lava never assigns to it, so
 # nothing else changes.  Installed files and __pycache__ are left untouched.
-_VAR_MODEL = "lava.magma.compiler.var_model"
-_UNFROZEN = "@dataclass\nclass ByteEncoder:"
-_FROZEN = "@dataclass(frozen=True)\nclass ByteEncoder:"
-
-
-class _FrozenByteEncoderLoader(importlib.machinery.SourceFileLoader):
-    def get_code(self, fullname):
-        text = self.get_data(self.path).decode("utf-8")
-        # always from source: a cached .pyc would hold the unpatched class
-        return compile(text.replace(_UNFROZEN, _FROZEN, 1), self.path, "exec",
-                       dont_inherit=True)
-
-
-class _VarModelHook(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname, path, target=None):
-        if fullname != _VAR_MODEL:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is not None and isinstance(spec.loader, importlib.machinery.SourceFileLoader):
-            spec.loader = _FrozenByteEncoderLoader(fullname, spec.origin)
-        return spec
-
-
-def _install_lava_compat():
-    if not any(type(f).__name__ == "_VarModelHook" for f in sys.meta_path):
-        sys.meta_path.insert(0, _VarModelHook())
+# ---------------------------------------------------------------------------
+# __SHARED_LAVA_CODE__
 
 
 # ---------------------------------------------------------------------------
-# building and running the process graph
+# command line
 # ---------------------------------------------------------------------------
 class InputError(Exception):
     """Bad command-line input; reported as one line, exit status 2."""
 
 
 def load_params(path):
-    """``weights.npz`` -> {node index: {param: int array}} (never unpickles)."""
+    """``weights.npz`` -> {"n<i>.<param>": int array} (never unpickles)."""
     params = {}
     with np.load(path, allow_pickle=False) as data:
         for key in data.files:
-            idx, param = key.split(".", 1)
             arr = data[key]
             if arr.dtype.kind not in "iu":
                 raise InputError(f"{path}: {key} has dtype {arr.dtype}, expected integers")
-            params.setdefault(int(idx[1:]), {})[param] = arr
+            params[key] = arr
     return params
 
 
-def build_processes(params, x):
-    """Create and connect the Lava processes for one sample ``x`` of shape ``(T, n_in)``."""
-    from lava.proc.conv.process import Conv
-    from lava.proc.dense.process import DelayDense, Dense
-    from lava.proc.io.source import RingBuffer
-    from lava.proc.lif.process import LIF
-    from lava.utils.weightutils import SignMode
-
-    procs = {}
-    for i, node in enumerate(NETWORK["nodes"]):
-        kind, name, p = node["kind"], node["name"], params.get(i, {})
-        if kind == "Input":
-            data = x.reshape((x.shape[0],) + tuple(node["shape"]))
-            procs[name] = RingBuffer(data=np.moveaxis(data, 0, -1).astype(np.int32).copy())
-        elif kind == "LIF":
-            procs[name] = LIF(shape=tuple(node["shape"]), du=int(p["du"]), dv=int(p["dv"]),
-                              vth=int(p["vth"]), bias_mant=p["bias_mant"].astype(np.int32),
-                              bias_exp=p["bias_exp"].astype(np.int32), name=name)
-        elif kind == "Dense":
-            kwargs = dict(weights=p["weights"].astype(np.int32), weight_exp=int(p["weight_exp"]),
-                          num_weight_bits=int(p["num_weight_bits"]),
-                          sign_mode=SignMode(int(p["sign_mode"])),
-                          num_message_bits=int(p["num_message_bits"]), name=name)
-            if "delays" in p:
-                delays = p["delays"].astype(int)  # Lava checks dtype == int
-                procs[name] = DelayDense(delays=delays, max_delay=int(delays.max()), **kwargs)
-            else:
-                procs[name] = Dense(**kwargs)
-        elif kind == "Conv":
-            procs[name] = Conv(weight=p["weight"].astype(np.int32),
-                               input_shape=tuple(int(v) for v in p["input_shape"]),
-                               stride=tuple(int(v) for v in p["stride"]),
-                               padding=tuple(int(v) for v in p["padding"]),
-                               dilation=tuple(int(v) for v in p["dilation"]),
-                               groups=int(p["groups"]),
-                               num_message_bits=int(p["num_message_bits"]), name=name)
-        else:
-            raise InputError(f"node '{name}': unknown kind {kind!r} in NETWORK")
-    for conn in NETWORK["connections"]:
-        port = getattr(procs[conn["src"]], conn["src_port"])
-        for op, arg in conn["ops"]:  # virtual ports: (W,H,C) <-> (C,H,W), Flatten
-            port = port.transpose(list(arg)) if op == "transpose" else port.reshape(tuple(arg))
-        port.connect(getattr(procs[conn["dst"]], conn["dst_port"]))
-    return procs
-
-
 def run_sample(params, x, record):
-    """Run one sample; returns {(population, var): array (T, n)}."""
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.monitor.process import Monitor
-
+    """Run one sample ``x`` ``(T, n_in)``; returns {(population, var): int array (T, n)}."""
     num_steps = int(x.shape[0])
-    procs = build_processes(params, x)
-    monitors = []
-    for name in NETWORK["populations"]:
-        proc = procs[name]
-        for var in record:
-            target = {"spikes": proc.s_out, "v": proc.v, "u": proc.u}[var]
-            mon = Monitor()
-            mon.probe(target, num_steps)
-            monitors.append((name, var, mon, target))
-    anchor = monitors[0][2]
-    out = {}
-    try:
-        anchor.run(condition=RunSteps(num_steps=num_steps),
-                   run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        for name, var, mon, target in monitors:
-            arr = np.asarray(mon.get_data()[procs[name].name][target.name])
-            arr = arr.reshape(num_steps, -1)
-            if var == "spikes":
-                out[(name, var)] = (arr != 0).astype(np.int8)
-            else:
-                vals = np.rint(arr).astype(np.int64)
-                if vals.size and (vals.min() < -2**31 or vals.max() >= 2**31):
-                    raise RuntimeError(f"{name}.{var} leaves int32")
-                out[(name, var)] = vals.astype(np.int32)
-    finally:
-        anchor.stop()
+    procs = build_lava_graph(NETWORK, params, {NETWORK["input"]["name"]: x})
+    monitors = attach_monitors({k: procs[k] for k in NETWORK["populations"]}, record, num_steps)
+    out = run_fixed_pt(monitors[0][2], monitors, num_steps)
+    for (name, var), vals in out.items():
+        if var != "spikes":
+            if vals.size and (vals.min() < -2**31 or vals.max() >= 2**31):
+                raise RuntimeError(f"{name}.{var} leaves int32")
+            out[(name, var)] = vals.astype(np.int32)
     return out
 
 
@@ -255,7 +163,7 @@ def main(argv=None):
     except InputError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    _install_lava_compat()
+    install_var_model_patch()
     batch, steps = x.shape[:2]
     arrays = {}
     for var in record:

@@ -33,6 +33,11 @@ differences, and how this module handles each (details in the doc):
 * decays: netx passes ``du = iDecay - 1`` and ``dv = vDecay``; neurohw
   writes ``iDecay = du + 1``.
 * threshold: ``vThMant`` is Lava's ``vth`` unchanged.
+* per-neuron decays and thresholds: ``iDecay``, ``vDecay`` and ``vThMant``
+  are scalars when the whole layer shares the value and per-neuron arrays
+  (shape ``(n,)``) otherwise; netx hands either to Lava's ``LIF`` as it is
+  (checked by loading and running with the real netx, tests/test_export_netx.py).
+* profile: only Lava's datapath (:func:`neurohw.backends.lava.graph.check_lava_profile`).
 * bias: netx fixes ``bias_exp = 6`` and takes ``bias`` as the mantissa, so
   the per-neuron bias ``bias_mant << bias_exp`` must be a multiple of 64 with
   ``bias / 64`` inside the profile's bias-mantissa range.
@@ -318,6 +323,15 @@ def _encode_bias(pop: ir.LIFPopulation, profile) -> Optional[np.ndarray]:
     return mant
 
 
+def _neuron_field(pop: ir.LIFPopulation, param: str) -> np.ndarray:
+    """A netx neuron field: an int64 scalar when every neuron shares the value, else the
+    flat per-neuron int64 array (netx hands either to Lava's ``LIF`` as it is)."""
+    single = pop.uniform(param)
+    if single is not None:
+        return np.int64(single)
+    return np.asarray(getattr(pop, param), dtype=np.int64).reshape(-1)
+
+
 # ---------------------------------------------------------------------------
 # graph: Input [-> Flatten] -> (Dense -> LIF [+ self Dense]) x N
 # ---------------------------------------------------------------------------
@@ -326,15 +340,6 @@ class _Stage:
     dense: ir.Dense
     pop: ir.LIFPopulation
     recurrent: Optional[ir.Dense] = None
-
-
-def _check_profile(profile) -> None:
-    lava = {"decay_bits": 12, "state_bits": 24, "act_shift": 6, "vth_shift": 6}
-    for name, value in lava.items():
-        if getattr(profile, name) != value:
-            raise ValidationError(
-                f"profile '{profile.name}': {name}={getattr(profile, name)}; netx builds Lava "
-                f"LIF neurons, which fix {name}={value}")
 
 
 def _chain(net: ir.Network) -> Tuple[ir.InputNode, List[_Stage]]:
@@ -476,8 +481,10 @@ def export_netx(net: ir.Network, path: PathLike) -> NetxExportReport:
 
     if not isinstance(net, ir.Network):
         raise ValidationError(f"export_netx: expected a neurohw Network, got {type(net).__name__}")
+    from ..backends.lava.graph import check_lava_profile
+
     profile = net.profile
-    _check_profile(profile)
+    check_lava_profile(profile)  # netx builds Lava's fixed_pt LIF and Dense
     in_node, stages = _chain(net)
 
     # encode everything first: refuse before writing
@@ -518,11 +525,6 @@ def export_netx(net: ir.Network, path: PathLike) -> NetxExportReport:
                     f"node '{d.name}': delay up to {int(delay.max())} steps; netx clamps "
                     f"delays to 0..{_NETX_MAX_DELAY}")
         bias = _encode_bias(pop, profile)
-        for p in ("du", "dv", "vth"):
-            lo, hi = profile.range_of(p)
-            val = int(getattr(pop, p))
-            if not lo <= val <= hi:  # pragma: no cover - Network validation guarantees it
-                raise ValidationError(f"node '{pop.name}': {p}={val} outside {lo}..{hi}")
         kind = "dense_rec" if rec is not None else "dense"
         plans.append((kind, v, v_rec, delay, bias, pop))
         layers.append(NetxLayer(
@@ -559,9 +561,9 @@ def export_netx(net: ir.Network, path: PathLike) -> NetxExportReport:
                 if bias is not None:
                     g.create_dataset("bias", data=bias.astype(np.int32))
                 _type_dataset(g, "neuron/type", "CUBA")
-                g.create_dataset("neuron/iDecay", data=np.int64(pop.du + 1))
-                g.create_dataset("neuron/vDecay", data=np.int64(pop.dv))
-                g.create_dataset("neuron/vThMant", data=np.int64(pop.vth))
+                g.create_dataset("neuron/iDecay", data=_neuron_field(pop, "du") + 1)
+                g.create_dataset("neuron/vDecay", data=_neuron_field(pop, "dv"))
+                g.create_dataset("neuron/vThMant", data=_neuron_field(pop, "vth"))
                 g.create_dataset("neuron/refDelay", data=np.int64(1))
                 g.create_dataset("neuron/gradedSpike", data=np.bool_(False))
                 g.attrs["neurohw.dense"] = lay.dense
@@ -597,28 +599,15 @@ def run_netx(path: PathLike, x: np.ndarray, report: "NetxExportReport") -> Dict[
             from ..errors import MissingDependencyError
 
             raise MissingDependencyError(f"running netx needs lava-dl ({exc})") from None
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.source import RingBuffer
-    from lava.proc.monitor.process import Monitor
+
+    from ..backends.lava._builder import attach_monitors, run_fixed_pt
 
     x = np.asarray(x)
     T = int(x.shape[0])
     net = netx.hdf5.Network(net_config=str(path), **report.load_kwargs)
     src = RingBuffer(data=np.ascontiguousarray(x.T).astype(np.int32))
     src.s_out.connect(net.inp)
-    mons = []
-    for i, name in enumerate(report.populations):
-        neuron = net.layers[i].neuron
-        mon = Monitor()
-        mon.probe(neuron.s_out, T)
-        mons.append((name, mon, neuron))
-    out: Dict[str, np.ndarray] = {}
-    try:
-        net.run(condition=RunSteps(num_steps=T), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        for name, mon, neuron in mons:
-            data = np.asarray(mon.get_data()[neuron.name]["s_out"]).reshape(T, -1)
-            out[name] = (data != 0).astype(np.int8)
-    finally:
-        net.stop()
-    return out
+    neurons = {name: net.layers[i].neuron for i, name in enumerate(report.populations)}
+    monitors = attach_monitors(neurons, ("spikes",), T)
+    return {name: arr for (name, _), arr in run_fixed_pt(net, monitors, T).items()}

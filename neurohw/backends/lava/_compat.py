@@ -37,10 +37,10 @@ import importlib.machinery
 import sys
 import threading
 
+# ---- standalone: begin (copied verbatim into exported run_lava.py) ----
 TARGET = "lava.magma.compiler.var_model"
 _PATTERN = "@dataclass\nclass ByteEncoder:"
 _REPLACEMENT = "@dataclass(frozen=True)\nclass ByteEncoder:"
-_lock = threading.Lock()
 
 
 class _PatchedVarModelLoader(importlib.machinery.SourceFileLoader):
@@ -70,11 +70,20 @@ class _LavaVarModelFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
-def install() -> None:
+def install_var_model_patch():
     """Insert the finder at the front of ``sys.meta_path`` (idempotent)."""
+    if not any(type(f).__name__ == "_LavaVarModelFinder" for f in sys.meta_path):
+        sys.meta_path.insert(0, _LavaVarModelFinder())
+# ---- standalone: end ----
+
+
+_lock = threading.Lock()
+
+
+def install() -> None:
+    """Insert the finder at the front of ``sys.meta_path`` (idempotent, thread-safe)."""
     with _lock:
-        if not any(isinstance(f, _LavaVarModelFinder) for f in sys.meta_path):
-            sys.meta_path.insert(0, _LavaVarModelFinder())
+        install_var_model_patch()
 
 
 _MP_MODULE = "lava.magma.runtime.message_infrastructure.multiprocessing"
