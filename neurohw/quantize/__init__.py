@@ -25,7 +25,8 @@ from .. import ir
 from ..errors import ValidationError
 from ..profiles import HardwareProfile, get_profile
 from .calibrate import peaks_from_bounds, peaks_from_data
-from .core import NeuronMap, ProjectionMap, build_network, choose_scale, neuron_params, scale_caps
+from .core import (NeuronMap, ProjectionMap, build_network, choose_scale, neuron_params, scale_caps,
+                   unreachable_thresholds)
 from .graph import FloatGraph, analyze
 
 __all__ = ["quantize", "QuantizedModel", "DEFAULT_DT", "latencies", "TARGETS"]
@@ -56,6 +57,8 @@ class QuantizedModel:
     calibrated: bool
     latency: Dict[str, int]  # chip steps behind the float model, per population
     notes: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)  # things that break the network: shown first
+    neuron_types: Optional[int] = None  # the K asked for (None: one per distinct float set)
 
     def all_notes(self) -> List[str]:
         """Every approximation, prefixed with the population it concerns."""
@@ -123,7 +126,8 @@ def _load(graph, source):
 def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[float] = None,
              calibrate=None, per_channel: bool = False, margin: float = 1.25,
              source: str = "graph", target: str = "chip",
-             calibrate_source: str = "calibration data") -> QuantizedModel:
+             calibrate_source: str = "calibration data",
+             neuron_types: Optional[int] = None) -> QuantizedModel:
     """Map a float NIR graph (or a path to a ``.nir`` file) to integers for ``profile``.
 
     ``dt`` (seconds per step) defaults to the graph's ``metadata["dt"]``, or
@@ -135,6 +139,19 @@ def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[floa
     population).  ``margin`` is the headroom factor over the peak state.
     ``target="netx"`` keeps every value inside what lava-dl netx can load
     exactly (weight_exp 0, bias multiples of 64; see :data:`TARGETS`).
+
+    ``neuron_types`` is the most distinct ``(du, dv, vth)`` sets a population
+    may use (a chip such as Loihi keeps neuron parameters in a small per-core
+    profile table): ``None`` (default) keeps one set per distinct float
+    ``(tau_syn, tau_mem, threshold)`` -- per neuron where they differ, one per
+    population where they do not; ``1`` one set per population (each time
+    constant its median); ``K`` clusters them (see
+    :func:`neurohw.quantize.core.cluster_types`).
+
+    A spiking population that can never fire on the chip although the float
+    model can (see :func:`~neurohw.quantize.core.unreachable_thresholds`)
+    raises :class:`ValidationError` naming it; single neurons lost that way
+    are listed in :attr:`QuantizedModel.warnings`.
     """
     graph, source = _load(graph, source)
     profile = get_profile(profile)
@@ -146,7 +163,8 @@ def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[floa
     fg = analyze(graph, source)
     if not fg.neurons:
         raise ValidationError(f"{source}: the graph has no neuron node (LIF, CubaLIF, IF, LI, ...)")
-    maps = {n: neuron_params(n, fg.nodes[n], fg.shapes[n], dt, source) for n in fg.neurons}
+    maps = {n: neuron_params(n, fg.nodes[n], fg.shapes[n], dt, source, profile=profile,
+                             neuron_types=neuron_types) for n in fg.neurons}
     if calibrate is not None:
         pu, pv = peaks_from_data(fg, maps, calibrate, dt, calibrate_source)
     else:
@@ -162,9 +180,35 @@ def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[floa
         notes.append(f"target {target}: " + ", ".join(f"{k} in {lo}..{hi}"
                                                       for k, (lo, hi) in constraints.items()))
     notes.extend(pnotes)
+    warnings = _reachability(maps, projs, net, profile, source)
     lat = latencies(net)
-    model = QuantizedModel(net, graph, fg, maps, projs, dt, profile, calibrate is not None, lat, notes)
+    model = QuantizedModel(net, graph, fg, maps, projs, dt, profile, calibrate is not None, lat, notes,
+                           warnings, neuron_types)
     if len(set(lat.values())) > 1:
         notes.append("chip latency per population (steps behind the float model): "
                      + ", ".join(f"{k}={v}" for k, v in lat.items()))
     return model
+
+
+def _reachability(maps, projs, net, profile, source) -> List[str]:
+    """Refuse populations the chip can never fire; warn about single neurons (see quantize)."""
+    warnings: List[str] = []
+    widths = (f"profile {profile.name}: state_bits={profile.state_bits}, "
+              f"vth_shift={profile.vth_shift}, act_shift={profile.act_shift}, "
+              f"weight_bits={profile.weight_bits}")
+    for name, r in unreachable_thresholds(maps, projs, net, profile).items():
+        alive = r["neurons"] - r["float_dead"]
+        what = (f"the largest v its inputs and bias can produce, {r['v_max']:.6g}, does not exceed "
+                f"its threshold vth << vth_shift = {r['threshold']:.6g}")
+        if alive > 0 and r["killed"] == alive and r["dead"] == r["neurons"]:
+            raise ValidationError(
+                f"{source}: population '{name}' can never fire on the chip although the float "
+                f"model can: {what} ({widths}); widen state_bits or lower act_shift/vth_shift")
+        if r["killed"]:
+            warnings.append(
+                f"population '{name}': {r['killed']} of {r['neurons']} neurons can never fire on "
+                f"the chip although the float model can ({what}; {widths})")
+        if r["float_dead"]:
+            maps[name].notes.append(f"{r['float_dead']} of {r['neurons']} neurons can never reach "
+                                    f"their threshold in the float model either")
+    return warnings

@@ -141,9 +141,10 @@ def run_mapped_float(fg: FloatGraph, maps: Dict[str, NeuronMap], x: np.ndarray, 
                 else:
                     d += _drive(p, hist[p.src], t, dt)
             u, v = state[n]
-            a_u = (m.du + 1) / 4096.0
-            a_v = m.dv / 4096.0
-            u = (1 - a_u) * u + m.gain * d if m.du < 4095 else m.gain * d
+            # per neuron; a_u = 1 (no synaptic filter) leaves exactly one step's input in u
+            a_u = m.alpha_u
+            a_v = m.alpha_v
+            u = np.where(m.filtered, (1 - a_u) * u, 0.0) + m.gain * d
             # constant parts go straight into v, as the chip's bias does
             v = (1 - a_v) * v + u + bias[n]
             peak_u[n] = np.maximum(peak_u[n], np.abs(u).max(axis=0))
@@ -166,7 +167,7 @@ def float_bias(fg: FloatGraph, m: NeuronMap) -> np.ndarray:
     for p in fg.paths:
         if p.dst == m.name:
             b += p.bias
-    return m.gain * b / ((m.du + 1) / 4096.0) + (m.dv / 4096.0) * m.v_leak
+    return m.gain * b / m.alpha_u + m.alpha_v * m.v_leak
 
 
 def peaks_from_data(fg, maps, x, dt, source: str = "calibration data"
@@ -180,8 +181,8 @@ def peaks_from_bounds(fg: FloatGraph, maps: Dict[str, NeuronMap]):
     """Worst-case peaks without data: every input spiking at once, every step.
 
     ``|u| <= g (sum_j |A_ij| + |b_i|) / alpha_u'`` and, for non-spiking
-    readouts, ``|v| <= (|u| + alpha_v' |v_leak|) / max(alpha_v', 1/4096)`` (an
-    integrator is assumed to see full drive for at most 4096 steps); a
+    readouts, ``|v| <= (|u| + alpha_v' |v_leak|) / max(alpha_v', 2**-decay_bits)`` (an
+    integrator is assumed to see full drive for at most ``2**decay_bits`` steps); a
     spiking neuron's ``v`` is bounded by its threshold plus one step's input.
     """
     pu, pv = {}, {}
@@ -191,14 +192,14 @@ def peaks_from_bounds(fg: FloatGraph, maps: Dict[str, NeuronMap]):
             if p.dst != n:
                 continue
             l1 += _row_l1(p)
-        a_u = (m.du + 1) / 4096.0
-        a_v = m.dv / 4096.0
+        a_u = m.alpha_u
+        a_v = m.alpha_v
         pu[n] = m.gain * l1 / a_u
         step = pu[n] + np.abs(float_bias(fg, m))
         if m.spiking:
             pv[n] = m.v_threshold + step
         else:
             # a leaky readout settles at step / alpha_v; an integrator (no leak) is assumed
-            # to integrate full drive for at most 4096 steps
-            pv[n] = step / max(a_v, 1 / 4096)
+            # to integrate full drive for at most 2**decay_bits steps
+            pv[n] = step / np.maximum(a_v, 1 / m.unity)
     return pu, pv

@@ -64,24 +64,37 @@ def _field(node, name: str, shape, where: str, default=None) -> np.ndarray:
 
 @dataclass
 class NeuronMap:
-    """How one NIR neuron node maps to a chip LIF population (floats per neuron, flat)."""
+    """How one NIR neuron node maps to a chip LIF population (per neuron, flat arrays).
+
+    ``du``, ``dv`` and ``vth`` are int64 arrays of length :attr:`size`;
+    ``types`` gives each neuron's parameter set (neurons of one type share
+    ``du``, ``dv`` and ``vth``).  Time constants are per-neuron float64 arrays
+    in seconds (``inf``: no leak); ``tau_syn_s`` is ``None`` for a node
+    without a synaptic filter.
+    """
 
     name: str
     kind: str  # the NIR type
     shape: Tuple[int, ...]
-    du: int
-    dv: int
+    du: np.ndarray
+    dv: np.ndarray
     gain: np.ndarray  # g_i
     v_threshold: Optional[np.ndarray]  # None for non-spiking readouts
     v_leak: np.ndarray  # after any v_reset shift
     v_shift: np.ndarray  # v_reset moved to 0: v_chip/S = v_float - v_shift
-    tau_mem_s: float = math.inf
-    tau_syn_s: Optional[float] = None
-    tau_mem_eff_s: float = math.inf
-    tau_syn_eff_s: Optional[float] = None
+    tau_mem_s: Optional[np.ndarray] = None
+    tau_syn_s: Optional[np.ndarray] = None
+    tau_mem_eff_s: Optional[np.ndarray] = None
+    tau_syn_eff_s: Optional[np.ndarray] = None
     notes: List[str] = field(default_factory=list)
     scale: Optional[np.ndarray] = None  # S_i, set by choose_scale
-    vth: int = 0
+    vth: Optional[np.ndarray] = None  # set by choose_scale
+    types: Optional[np.ndarray] = None  # parameter-set index per neuron
+    decay_bits: int = 12
+    neuron_types: Optional[int] = None  # the K asked for (None: one type per distinct float set)
+    vth_alone: Optional[np.ndarray] = None  # the vth each neuron would get as its own type
+    bias_target: Optional[np.ndarray] = None  # float chip bias B_i, set by build_network
+    vth_shift: int = 6  # the profile's, set by choose_scale
 
     @property
     def size(self) -> int:
@@ -91,75 +104,210 @@ class NeuronMap:
     def spiking(self) -> bool:
         return self.v_threshold is not None
 
+    @property
+    def unity(self) -> float:
+        """``2**decay_bits``: a decay ``d`` removes ``d / 2**decay_bits`` per step."""
+        return float(1 << self.decay_bits)
 
-def _uniform(values: np.ndarray, where: str, param: str, notes: List[str]) -> float:
-    v = float(np.median(values))
-    dev = float(np.max(np.abs(values - v))) if values.size else 0.0
-    if dev > 1e-9 * max(abs(v), 1e-30):
-        notes.append(f"{param} differs across neurons (max deviation {dev:.3g} from median {v:.6g}); "
-                     f"the chip uses one value per population: the median")
-    return v
+    @property
+    def alpha_u(self) -> np.ndarray:
+        """Effective current decay per step, ``(du + 1) / 2**decay_bits`` (per neuron)."""
+        return (self.du + 1) / self.unity
+
+    @property
+    def alpha_v(self) -> np.ndarray:
+        """Effective voltage decay per step, ``dv / 2**decay_bits`` (per neuron)."""
+        return self.dv / self.unity
+
+    @property
+    def filtered(self) -> np.ndarray:
+        """Per neuron: whether ``u`` keeps part of its past (``du < 2**decay_bits - 1``)."""
+        return self.du < (1 << self.decay_bits) - 1
+
+    def parameter_sets(self) -> int:
+        """Number of distinct ``(du, dv, vth)`` triples (chip profile-table entries)."""
+        vth = self.vth if self.vth is not None else np.zeros(self.size, np.int64)
+        return int(np.unique(np.stack([self.du, self.dv, vth], axis=1), axis=0).shape[0])
+
+    def costs(self) -> Dict[str, Optional[Dict[str, float]]]:
+        """What the integer parameters cost against the float ones, per population.
+
+        ``tau_mem`` / ``tau_syn``: ``max`` and ``mean`` of ``|tau_eff - tau| / tau``
+        over neurons (rounding to ``decay_bits`` and sharing a type both
+        count); ``v_threshold``: the same for the threshold the chip applies,
+        ``(vth << vth_shift) / S_i`` in float volts (0 up to float rounding:
+        the per-neuron scale absorbs it); ``vth_bits_lost``: ``max`` and
+        ``mean`` of ``log2(vth_alone / vth)``, the threshold precision each
+        neuron gives up by sharing its type's ``vth``.
+        """
+        def rel(eff, ref):
+            if eff is None or ref is None:
+                return None
+            with np.errstate(invalid="ignore", divide="ignore"):
+                e = np.where(np.isinf(ref) & np.isinf(eff), 0.0, np.abs(eff - ref) / ref)
+            return {"max": float(np.max(e)), "mean": float(np.mean(e))}
+
+        out = {"tau_mem": rel(self.tau_mem_eff_s, self.tau_mem_s),
+               "tau_syn": rel(self.tau_syn_eff_s, self.tau_syn_s),
+               "v_threshold": None, "vth_bits_lost": None}
+        if self.spiking and self.scale is not None and self.vth is not None:
+            out["v_threshold"] = rel(self.vth.astype(np.float64) * 2.0**self.vth_shift / self.scale,
+                                     self.v_threshold)
+            if self.vth_alone is not None:
+                lost = np.log2(np.maximum(self.vth_alone, 1) / np.maximum(self.vth, 1))
+                out["vth_bits_lost"] = {"max": float(lost.max()), "mean": float(lost.mean())}
+        return out
 
 
-def _decay(tau: float, dt: float, where: str, param: str, notes: List[str], offset: int) -> Tuple[int, float]:
-    """12-bit decay for time constant ``tau`` (s); returns (d, effective tau in s)."""
-    if tau <= 0:
-        raise ValidationError(f"{where}: {param}={tau} s must be positive")
-    if tau < dt:
+def cluster_types(features: np.ndarray, k: Optional[int]) -> np.ndarray:
+    """Group neurons into at most ``k`` parameter sets; returns an int64 label per neuron.
+
+    ``features`` is ``(n, d)`` float64 (here ``log2`` of each time constant
+    and threshold, so a factor of two counts the same in each).  Neurons
+    with identical features always share a label.  ``k=None``, or no more
+    distinct rows than ``k``: one label per distinct row (exact).  Otherwise
+    weighted k-means (Lloyd) on the distinct rows, each weighted by its
+    neuron count, deterministic: the ``k`` starting centres are the rows at
+    the weighted quantiles ``(j + 1/2) / k`` along the first principal
+    axis, ties go to the lower centre index, at most 100 iterations.
+    Labels are numbered by first appearance of each cluster in sorted order.
+    """
+    n = features.shape[0]
+    if n == 0 or features.shape[1] == 0:
+        return np.zeros(n, np.int64)
+    uniq, inv, cnt = np.unique(features, axis=0, return_inverse=True, return_counts=True)
+    inv = np.asarray(inv).reshape(-1)
+    if k is None or uniq.shape[0] <= k:
+        return inv.astype(np.int64)
+    w = cnt.astype(np.float64)
+    mean = (w[:, None] * uniq).sum(axis=0) / w.sum()
+    c = uniq - mean
+    cov = (w[:, None] * c).T @ c / w.sum()
+    _, vecs = np.linalg.eigh(cov)
+    axis = vecs[:, -1]
+    if axis[np.argmax(np.abs(axis))] < 0:
+        axis = -axis
+    order = np.argsort(c @ axis, kind="stable")
+    mid = np.cumsum(w[order]) - 0.5 * w[order]
+    targets = (np.arange(k) + 0.5) / k * w.sum()
+    pick = order[np.clip(np.searchsorted(mid, targets), 0, order.size - 1)]
+    centres = uniq[np.unique(pick)]
+    labels = None
+    for _ in range(100):
+        d2 = ((uniq[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        new = d2.argmin(axis=1)
+        if labels is not None and np.array_equal(new, labels):
+            break
+        labels = new
+        for j in range(centres.shape[0]):
+            sel = labels == j
+            if sel.any():
+                centres[j] = (w[sel, None] * uniq[sel]).sum(axis=0) / w[sel].sum()
+    _, compact = np.unique(labels, return_inverse=True)
+    return np.asarray(compact).reshape(-1)[inv].astype(np.int64)
+
+
+def _group_median(values: np.ndarray, labels: np.ndarray, ng: int) -> np.ndarray:
+    """``np.median`` of ``values`` within each label ``0..ng-1`` (every label non-empty)."""
+    order = np.lexsort((values, labels))
+    sv = values[order]
+    counts = np.bincount(labels, minlength=ng)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return 0.5 * (sv[starts + (counts - 1) // 2] + sv[starts + counts // 2])
+
+
+def _check_tau(tau: np.ndarray, dt: float, where: str, param: str) -> None:
+    bad = np.flatnonzero(tau <= 0)
+    if bad.size:
+        i = int(bad[0])
+        raise ValidationError(f"{where}: {param}[{i}]={tau[i]:.6g} s must be positive")
+    short = np.flatnonzero(tau < dt)
+    if short.size:
+        i = int(short[0])
         raise ValidationError(
-            f"{where}: {param}={tau:.6g} s is shorter than dt={dt:.6g} s; the chip cannot decay "
-            f"faster than one step (use a smaller --dt)")
-    raw = 4096.0 * dt / tau
-    d = int(np.clip(np.rint(raw), offset, 4096)) - offset
-    if d > 4095:
-        d = 4095
-    if offset == 0 and d == 0:
-        # a leak of 0 would also zero the input gain r * dv / 4096: keep the slowest leak
-        d = 1
-        notes.append(f"{param}={tau:.6g} s is longer than 8192 steps of dt={dt:.6g} s; the "
-                     f"slowest 12-bit leak (d=1, {4096 * dt:.6g} s) is used -- use IF/I for no leak")
-    alpha = (d + offset) / 4096.0
-    eff = math.inf if alpha == 0 else dt / alpha
-    if abs(eff - tau) > 1e-3 * tau:
-        notes.append(f"{param}={tau:.6g} s becomes {eff:.6g} s after 12-bit rounding "
-                     f"(d={d}, {100 * (eff - tau) / tau:+.2f}%)")
-    return d, eff
+            f"{where}: {param}[{i}]={tau[i]:.6g} s is shorter than dt={dt:.6g} s; the chip cannot "
+            f"decay faster than one step (use a smaller --dt)")
 
 
-def neuron_params(name: str, node, shape, dt: float, source: str = "graph") -> NeuronMap:
-    """Decays, gain, threshold and leak of one NIR neuron node (see module docstring)."""
+def _decays(tau: np.ndarray, dt: float, offset: int, decay_bits: int):
+    """``decay_bits``-bit decays for time constants ``tau`` (s, per type).
+
+    Returns ``(d, eff, slow)``: int64 decays, effective time constants
+    ``dt / ((d + offset) / 2**decay_bits)`` (s), and where a leak slower
+    than the slowest decay was raised to ``d = 1`` (``offset = 0`` only).
+    """
+    unity = float(1 << decay_bits)
+    raw = unity * dt / tau
+    d = np.clip(np.rint(raw), offset, unity).astype(np.int64) - offset
+    d = np.minimum(d, (1 << decay_bits) - 1)
+    slow = (d == 0) if offset == 0 else np.zeros(d.shape, bool)
+    # a leak of 0 would also zero the input gain r * dv / 2**decay_bits: keep the slowest leak
+    d = np.where(slow, 1, d)
+    eff = dt / ((d + offset) / unity)
+    return d, eff, slow
+
+
+def _typed_decay(tau: np.ndarray, types: np.ndarray, ng: int, dt: float, param: str,
+                 offset: int, decay_bits: int, k: Optional[int], notes: List[str]):
+    """Per-neuron decays when each type uses its members' median ``tau``; notes what it costs."""
+    tau_t = _group_median(tau, types, ng)
+    d_t, eff_t, slow = _decays(tau_t, dt, offset, decay_bits)
+    if np.any(tau != tau_t[types]):
+        dev = float(np.max(np.abs(tau - tau_t[types]) / tau))
+        notes.append(f"{param} differs across neurons ({tau.min():.4g}..{tau.max():.4g} s); "
+                     f"neuron_types={k} gives {ng} type(s), each using its members' median "
+                     f"(up to {100 * dev:.2f}% off)")
+    if np.any(slow):
+        j = int(np.flatnonzero(slow)[0])
+        notes.append(f"{param}={tau_t[j]:.6g} s is longer than {2 << decay_bits} steps of "
+                     f"dt={dt:.6g} s; the slowest {decay_bits}-bit leak (d=1, "
+                     f"{(1 << decay_bits) * dt:.6g} s) is used -- use IF/I for no leak")
+    off = np.abs(eff_t - tau_t) > 1e-3 * tau_t
+    if np.any(off):
+        rel = (eff_t - tau_t) / tau_t
+        if ng == 1:
+            notes.append(f"{param}={tau_t[0]:.6g} s becomes {eff_t[0]:.6g} s after {decay_bits}-bit "
+                         f"rounding (d={int(d_t[0])}, {100 * rel[0]:+.2f}%)")
+        else:
+            j = int(np.argmax(np.abs(rel)))
+            notes.append(f"{param}: {decay_bits}-bit rounding moves {int(off.sum())} of {ng} "
+                         f"types' time constants, by up to {100 * rel[j]:+.2f}% "
+                         f"({tau_t[j]:.6g} s -> {eff_t[j]:.6g} s, d={int(d_t[j])})")
+    return d_t[types], eff_t[types]
+
+
+def neuron_params(name: str, node, shape, dt: float, source: str = "graph",
+                  profile: Optional[HardwareProfile] = None,
+                  neuron_types: Optional[int] = None) -> NeuronMap:
+    """Decays, gain, threshold and leak of one NIR neuron node (see module docstring).
+
+    ``profile`` gives ``decay_bits`` (default: Loihi's 12).  ``neuron_types``
+    is the most distinct parameter sets the population may use:
+    ``None`` keeps one per distinct float ``(tau_syn, tau_mem, threshold)``
+    (per neuron when they differ), ``1`` one per population (each time
+    constant the population's median), ``K`` clusters them with
+    :func:`cluster_types`; each type then uses its members' median time
+    constants, and :func:`choose_scale` gives it one ``vth``.
+    """
     t = type(node).__name__
     where = f"{source}: node '{name}'"
+    if neuron_types is not None and (isinstance(neuron_types, bool)
+                                     or not isinstance(neuron_types, (int, np.integer))
+                                     or neuron_types < 1):
+        raise ValidationError(f"neuron_types={neuron_types!r} must be a positive integer "
+                              f"(or None: one type per distinct parameter set)")
+    k = None if neuron_types is None else int(neuron_types)
+    decay_bits = 12 if profile is None else profile.decay_bits
+    unity = float(1 << decay_bits)
+    d_max = (1 << decay_bits) - 1
     n = tuple(shape)
+    size = int(np.prod(n))
     notes: List[str] = []
     f = lambda p, default=None: _field(node, p, n, where, default)  # noqa: E731
-    zeros = np.zeros(int(np.prod(n)))
-    tau_syn = tau_syn_eff = None
-    tau_mem = tau_mem_eff = math.inf
-    du = 4095
-    if t in ("LIF", "LI"):
-        tau_mem = _uniform(f("tau"), where, "tau", notes)
-        dv, tau_mem_eff = _decay(tau_mem, dt, where, "tau", notes, 0)
-        gain = f("r") * (dv / 4096.0)
-        v_leak = f("v_leak", 0.0)
-    elif t in ("CubaLIF", "CubaLI"):
-        tau_mem = _uniform(f("tau_mem"), where, "tau_mem", notes)
-        tau_syn = _uniform(f("tau_syn"), where, "tau_syn", notes)
-        dv, tau_mem_eff = _decay(tau_mem, dt, where, "tau_mem", notes, 0)
-        du, tau_syn_eff = _decay(tau_syn, dt, where, "tau_syn", notes, 1)
-        gain = f("r") * f("w_in", 1.0) * (dv / 4096.0) * ((du + 1) / 4096.0)
-        v_leak = f("v_leak", 0.0)
-    elif t in ("IF", "I"):
-        dv = 0
-        gain = f("r") * dt
-        v_leak = zeros.copy()
-    elif t == "Threshold":
-        dv = 4095
-        gain = np.ones_like(zeros)
-        v_leak = zeros.copy()
-        notes.append("Threshold (stateless) runs as a LIF with dv=4095: 1/4096 of v survives each step")
-    else:
+    zeros = np.zeros(size)
+    if t not in ("LIF", "LI", "CubaLIF", "CubaLI", "IF", "I", "Threshold"):
         raise ValidationError(f"{where}: {t} is not a neuron type")
+    # thresholds first: they are part of what makes a neuron type
     if t in ("LIF", "CubaLIF", "IF"):
         v_th = f("v_threshold")
         v_reset = f("v_reset", 0.0) if getattr(node, "v_reset", None) is not None else zeros.copy()
@@ -173,16 +321,56 @@ def neuron_params(name: str, node, shape, dt: float, source: str = "graph") -> N
         notes.append(f"v_reset={_fmt(v_reset)} is moved to 0 by shifting v (threshold and leak "
                      f"shift with it); exact except that the chip starts at v = v_reset, not 0")
         v_th = v_th - v_reset
-        v_leak = v_leak - v_reset
     if v_th is not None and np.any(v_th <= 0):
         bad = float(v_th[v_th <= 0][0])
         raise ValidationError(f"{where}: v_threshold - v_reset = {bad} must be positive on a chip "
                               f"(spikes when v > vth with vth >= 0, reset to 0)")
+    taus = {}
+    if t in ("LIF", "LI"):
+        taus["tau"] = f("tau")
+    elif t in ("CubaLIF", "CubaLI"):
+        taus["tau_syn"] = f("tau_syn")
+        taus["tau_mem"] = f("tau_mem")
+    for p, tau in taus.items():
+        _check_tau(tau, dt, where, p)
+    feats = [np.log2(tau) for tau in taus.values()]
+    if v_th is not None:
+        feats.append(np.log2(v_th))
+    features = np.stack(feats, axis=1) if feats else np.zeros((size, 0))
+    types = cluster_types(features, k)
+    ng = int(types.max()) + 1 if size else 1
+    tau_syn = tau_syn_eff = None
+    tau_mem = np.full(size, math.inf)
+    tau_mem_eff = tau_mem.copy()
+    du = np.full(size, d_max, np.int64)
+    if t in ("LIF", "LI"):
+        tau_mem = taus["tau"]
+        dv, tau_mem_eff = _typed_decay(tau_mem, types, ng, dt, "tau", 0, decay_bits, k, notes)
+        gain = f("r") * (dv / unity)
+        v_leak = f("v_leak", 0.0)
+    elif t in ("CubaLIF", "CubaLI"):
+        tau_mem, tau_syn = taus["tau_mem"], taus["tau_syn"]
+        dv, tau_mem_eff = _typed_decay(tau_mem, types, ng, dt, "tau_mem", 0, decay_bits, k, notes)
+        du, tau_syn_eff = _typed_decay(tau_syn, types, ng, dt, "tau_syn", 1, decay_bits, k, notes)
+        gain = f("r") * f("w_in", 1.0) * (dv / unity) * ((du + 1) / unity)
+        v_leak = f("v_leak", 0.0)
+    elif t in ("IF", "I"):
+        dv = np.zeros(size, np.int64)
+        gain = f("r") * dt
+        v_leak = zeros.copy()
+    else:  # Threshold
+        dv = np.full(size, d_max, np.int64)
+        gain = np.ones_like(zeros)
+        v_leak = zeros.copy()
+        notes.append(f"Threshold (stateless) runs as a LIF with dv={d_max}: 1/{1 << decay_bits} "
+                     f"of v survives each step")
+    if np.any(v_reset != 0):
+        v_leak = v_leak - v_reset
     if t in ("IF", "I") and np.any(f("r") <= 0):
         raise ValidationError(f"{where}: r must be positive")
-    return NeuronMap(name, t, n, int(du), int(dv), gain.astype(np.float64), v_th,
-                     v_leak.astype(np.float64), v_reset, tau_mem, tau_syn, tau_mem_eff,
-                     tau_syn_eff, notes)
+    return NeuronMap(name, t, n, du.astype(np.int64), dv.astype(np.int64), gain.astype(np.float64),
+                     v_th, v_leak.astype(np.float64), v_reset, tau_mem, tau_syn, tau_mem_eff,
+                     tau_syn_eff, notes, types=types, decay_bits=decay_bits, neuron_types=k)
 
 
 def _fmt(a: np.ndarray) -> str:
@@ -190,53 +378,102 @@ def _fmt(a: np.ndarray) -> str:
     return f"{u[0]:.4g}" if u.size == 1 else f"{u.min():.4g}..{u.max():.4g}"
 
 
+def usable_vth_max(profile: HardwareProfile) -> int:
+    """Largest threshold mantissa a neuron can still exceed.
+
+    A spike needs ``v > vth << vth_shift`` while ``v`` saturates at
+    ``2**(state_bits-1) - 1``, so ``vth <= (2**(state_bits-1) - 2) >> vth_shift``;
+    and ``vth <= 2**vth_bits - 1``.  Loihi: ``min(131071, (2**23 - 2) >> 6) = 131071``;
+    ``generic(state_bits=16)``: ``(2**15 - 2) >> 6 = 511``.
+    """
+    limit = (1 << (profile.state_bits - 1)) - 1
+    return min(profile.range_of("vth")[1], (limit - 1) >> profile.vth_shift)
+
+
+def _type_vth(peak, v_th, capv, types, ng, top, floor_vth, limit, margin, shift):
+    """The threshold mantissa of each type (see :func:`choose_scale`), vectorized over types."""
+    peak_t = np.zeros(ng)
+    np.maximum.at(peak_t, types, peak)
+    thmax = np.full(ng, -np.inf)
+    np.maximum.at(thmax, types, v_th)
+    thmin = np.full(ng, np.inf)
+    np.minimum.at(thmin, types, v_th)
+    s_room = limit / (margin * np.maximum(peak_t, thmax))
+    vth_room = s_room * thmin / (1 << shift)
+    vth = np.minimum(float(top), np.floor(vth_room)).astype(np.int64)
+    low = vth < floor_vth
+    vth = np.where(low, floor_vth, vth)
+    cap_t = np.full(ng, np.inf)
+    fin = np.isfinite(capv)  # inf: no weight or bias limits this neuron
+    np.minimum.at(cap_t, types[fin], capv[fin])
+    has_cap = np.isfinite(cap_t)
+    cap_i = np.where(has_cap, np.floor(np.where(has_cap, cap_t, 0.0) / (1 << shift)), 0.0).astype(np.int64)
+    limited = has_cap & (cap_i < vth)
+    vth = np.maximum(np.where(limited, cap_i, vth), 1)
+    return vth, low, limited, peak_t, thmax, cap_i
+
+
 def choose_scale(nm: NeuronMap, peak_input: np.ndarray, peak_v: np.ndarray,
                  profile: HardwareProfile, margin: float = 1.25, min_vth_bits: int = 9,
                  s_cap: Optional[np.ndarray] = None) -> None:
-    """Choose the voltage scale ``S_i`` and the threshold mantissa of a population.
+    """Choose the voltage scale ``S_i`` and the threshold mantissa of each neuron type.
 
     ``peak_input`` (per neuron, float volts per step) bounds ``|u| / S`` and
-    ``peak_v`` bounds ``|v| / S``.  ``S`` is the largest value with
-    ``margin * S * max(peak) < 2**23`` (no wrap of the 24-bit state) and
-    ``vth <= vth_max``, but never below the one giving a ``min_vth_bits``-bit
-    threshold (precision wins over headroom there; the report counts wraps).
-    ``s_cap`` (per neuron) is the largest scale the incoming weights and the
-    bias can express (mantissa range times the largest exponent); it always wins.
+    ``peak_v`` bounds ``|v| / S``.  With ``L = 2**(state_bits-1) - 1`` and
+    ``vth_top`` from :func:`usable_vth_max`, each type ``T`` of a spiking
+    population gets ``vth_T = min(vth_top, floor(L min_T(v_th) /
+    (margin max_T(peak, v_th) 2**vth_shift)))`` (no wrap of the state), but
+    never below ``min(2**min_vth_bits, vth_top >> 2)`` (precision wins over
+    headroom there; the report counts wraps) and never above what the
+    incoming weights and bias can express (``s_cap``, per neuron: mantissa
+    range times the largest exponent; it always wins).  Then
+    ``S_i = (vth_T << vth_shift) / v_th_i``: each neuron's float threshold
+    is exact.  A non-spiking readout gets ``vth = 2**vth_bits - 1`` (never
+    reached) and one ``S`` keeping ``|v|`` below it and below ``L``.
     """
     limit = (1 << (profile.state_bits - 1)) - 1
     vth_max = profile.range_of("vth")[1]
     shift = profile.vth_shift
-    peak = float(np.max(np.maximum(peak_input, peak_v), initial=0.0))
+    nm.vth_shift = shift
+    peak_all = np.maximum(peak_input, peak_v)
+    peak = float(np.max(peak_all, initial=0.0))
+    types = nm.types if nm.types is not None else np.zeros(nm.size, np.int64)
     if nm.spiking:
+        top = usable_vth_max(profile)
+        if top < 1:
+            raise ValidationError(
+                f"population '{nm.name}': profile '{profile.name}' leaves no usable threshold: "
+                f"(2**(state_bits-1) - 2) >> vth_shift = {top} with state_bits={profile.state_bits}, "
+                f"vth_shift={profile.vth_shift}")
         v_th = nm.v_threshold
-        # vth = S_i v_th_i / 64 is one integer for the whole population, so S_i = 64 vth / v_th_i
-        th = float(np.max(v_th))
-        # no observed activity still leaves the threshold itself to represent
-        s_room = limit / (margin * max(peak, th))
-        vth_room = s_room * float(np.min(v_th)) / (1 << shift)
-        vth = int(min(vth_max, math.floor(vth_room)))
-        floor_vth = min(vth_max, 1 << min_vth_bits)
-        if vth < floor_vth:
-            nm.notes.append(f"peak input {peak:.4g} is {peak / th:.3g}x the threshold; keeping a "
-                            f"{min_vth_bits}-bit threshold (vth={floor_vth}) may wrap the 24-bit state")
-            vth = floor_vth
-        caps = s_cap * v_th if s_cap is not None else np.array([])
-        caps = caps[np.isfinite(caps)]  # inf: no weight or bias limits this neuron
-        if caps.size:
-            cap = int(math.floor(float(np.min(caps)) / (1 << shift)))
-            if cap < vth:
-                nm.notes.append(f"threshold mantissa limited to {max(cap, 1)} (from {vth}) so the "
-                                f"largest weight or bias fits its mantissa at the largest exponent")
-                vth = cap
-        vth = max(vth, 1)
-        nm.vth = vth
-        nm.scale = (vth << shift) / v_th
+        floor_vth = min(1 << min_vth_bits, max(top >> 2, 1))
+        capv = s_cap * v_th if s_cap is not None else np.full(nm.size, np.inf)
+        ng = int(types.max()) + 1
+        vth_t, low, limited, peak_t, thmax, cap_i = _type_vth(
+            peak_all, v_th, capv, types, ng, top, floor_vth, limit, margin, shift)
+        alone, *_ = _type_vth(peak_all, v_th, capv, np.arange(nm.size), nm.size, top, floor_vth,
+                              limit, margin, shift)
+        if np.any(low):
+            j = int(np.flatnonzero(low)[0])
+            which = "" if ng == 1 else f" ({int(low.sum())} of {ng} types)"
+            nm.notes.append(f"peak input {peak_t[j]:.4g} is {peak_t[j] / thmax[j]:.3g}x the "
+                            f"threshold{which}; keeping vth={floor_vth} may wrap the "
+                            f"{profile.state_bits}-bit state")
+        if np.any(limited):
+            j = int(np.flatnonzero(limited)[0])
+            which = "" if ng == 1 else f" ({int(limited.sum())} of {ng} types)"
+            nm.notes.append(f"threshold mantissa limited to {max(int(cap_i[j]), 1)}{which} so the "
+                            f"largest weight or bias fits its mantissa at the largest exponent")
+        nm.vth = vth_t[types]
+        nm.vth_alone = alone
+        nm.scale = (nm.vth << shift).astype(np.float64) / v_th
     else:
-        # a readout must never fire: keep |v| below the largest threshold, (vth_max << 6) - 1,
-        # which is itself below the 24-bit saturation 2**23 - 1
-        nm.vth = vth_max
-        room = (vth_max << shift) - 1
-        s = room / (margin * peak) if peak > 0 else float(1 << (profile.state_bits - 8))
+        # a readout must never fire: keep |v| below the largest threshold, (vth_max << shift) - 1,
+        # and below the state's saturation 2**(state_bits-1) - 1
+        nm.vth = np.full(nm.size, vth_max, np.int64)
+        nm.vth_alone = nm.vth
+        room = min((vth_max << shift) - 1, limit)
+        s = room / (margin * peak) if peak > 0 else float(1 << max(profile.state_bits - 8, 0))
         if s_cap is not None and np.any(np.isfinite(s_cap)):
             s = min(s, float(np.min(s_cap[np.isfinite(s_cap)])))
         nm.scale = np.full(nm.size, s)
@@ -255,7 +492,7 @@ def scale_caps(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareProf
                constraints: Optional[Dict[str, Tuple[int, int]]] = None):
     """Per population, the largest ``S_i`` the weight and bias mantissas can express.
 
-    ``S_i g_i |A_ij| / 64 <= w_max 2**e_max`` for every incoming weight and
+    ``S_i g_i |A_ij| / 2**act_shift <= w_max 2**e_max`` for every incoming weight and
     ``S_i |b_i| <= bias_max 2**bias_exp_max`` for the constant input.
     """
     from .calibrate import float_bias
@@ -277,7 +514,7 @@ def scale_caps(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareProf
                 hw = int(np.prod(p.conv["out_shape"][1:]))
                 wmax = np.maximum(wmax, np.repeat(per_ch, hw))
         with np.errstate(divide="ignore"):
-            cw = np.where(wmax * m.gain > 0, 64.0 * w_hi / (wmax * m.gain), np.inf)
+            cw = np.where(wmax * m.gain > 0, 2.0**profile.act_shift * w_hi / (wmax * m.gain), np.inf)
             b = np.abs(float_bias(fg, m))
             cb = np.where(b > 0, b_hi / b, np.inf)
         caps[name] = np.minimum(cw, cb)
@@ -289,7 +526,7 @@ def quantize_weights(x: np.ndarray, profile: HardwareProfile, where: str,
                      constraints: Optional[Dict[str, Tuple[int, int]]] = None) -> Tuple[np.ndarray, int, str]:
     """Mantissas, exponent and sign mode for target chip increments ``x`` (``64 * w * 2**e``).
 
-    ``x`` is ``S_i g_i A_ij / 64`` (float).  Returns int64 mantissas already
+    ``x`` is ``S_i g_i A_ij / 2**act_shift`` (float).  Returns int64 mantissas already
     on Lava's grid (even in mixed mode) so Lava's truncation changes nothing.
     """
     if np.all(x >= 0):
@@ -390,6 +627,7 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
     notes: List[str] = []
     projs: List[ProjectionMap] = []
     delay_max = profile.range_of("delay")[1]
+    act = float(1 << profile.act_shift)  # the chip adds w * 2**weight_exp * 2**act_shift to u
     for name in fg.inputs:
         nodes[name] = ir.InputNode(name, fg.shapes[name])
     bias_total = {k: np.zeros(m.size) for k, m in maps.items()}
@@ -412,8 +650,8 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
         nm = maps[path.dst]
         S = nm.scale
         g = nm.gain
-        bias_total[path.dst] += S * g * path.bias / ((nm.du + 1) / 4096.0)
-        if nm.du < 4095 and np.any(path.bias != 0):
+        bias_total[path.dst] += S * g * path.bias / nm.alpha_u
+        if np.any(nm.filtered) and np.any(path.bias != 0):
             nm.notes.append(f"the constant input of {path.name} is added to v at its settled "
                             f"value (the synaptic filter's rise time is not modeled)")
         where = f"projection {path.name}"
@@ -427,7 +665,7 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
                 raise ValidationError(
                     f"{source}: {where}: neurons of one channel need one scale for a convolution "
                     f"(per-neuron thresholds or gains differ within a channel)")
-            k = ch[:, 0][:, None, None, None] * c["weight"] / 64.0
+            k = ch[:, 0][:, None, None, None] * c["weight"] / act
             groups = _split_rows(k, profile, per_channel, constraints)
             for gi, rows in enumerate(groups):
                 kk = np.where(rows[:, None, None, None], k, 0.0)
@@ -443,7 +681,7 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
                 pending_edges.append((path.src, pname, src_shape, c["input_shape"]))
                 pending_edges.append((pname, path.dst, node.out_shape, pop_shape[path.dst]))
         else:
-            x = (S * g)[:, None] * path.A / 64.0
+            x = (S * g)[:, None] * path.A / act
             delay = None
             if path.delay_s is not None:
                 steps = np.rint(path.delay_s / dt).astype(np.int64)
@@ -467,10 +705,12 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
                 pending_edges.append((path.src, pname, src_shape, (x.shape[1],)))
                 pending_edges.append((pname, path.dst, (x.shape[0],), pop_shape[path.dst]))
     for name, nm in maps.items():
-        B = bias_total[name] + nm.scale * (nm.dv / 4096.0) * nm.v_leak
+        B = bias_total[name] + nm.scale * nm.alpha_v * nm.v_leak
+        nm.bias_target = B
         mant, exp = quantize_bias(B, profile, "bias", nm.notes, constraints)
         shape = pop_shape[name]
-        nodes[name] = ir.LIFPopulation(name, shape, du=nm.du, dv=nm.dv, vth=nm.vth,
+        nodes[name] = ir.LIFPopulation(name, shape, du=_ir_param(nm.du, shape),
+                                       dv=_ir_param(nm.dv, shape), vth=_ir_param(nm.vth, shape),
                                        bias_mant=mant.reshape(shape), bias_exp=exp.reshape(shape))
     # connect, inserting Flatten nodes where shapes differ only by layout
     for src, dst, have, want in pending_edges:
@@ -491,6 +731,14 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
     return net, projs, notes
 
 
+def _ir_param(values: np.ndarray, shape) -> object:
+    """A per-neuron integer parameter for the IR: a Python int when uniform, else an array."""
+    values = np.asarray(values, dtype=np.int64)
+    if values.size and np.all(values == values.flat[0]):
+        return int(values.flat[0])
+    return values.reshape(shape)
+
+
 def _split_rows(x: np.ndarray, profile: HardwareProfile, per_channel: bool,
                 constraints=None) -> List[np.ndarray]:
     """Row groups sharing one weight exponent (a single group unless ``per_channel``)."""
@@ -504,3 +752,79 @@ def _split_rows(x: np.ndarray, profile: HardwareProfile, per_channel: bool,
         e = np.where(amax > 0, np.ceil(np.log2(np.maximum(amax, 1e-300) / top)), e_lo)
     e = np.clip(e, e_lo, e_hi)
     return [e == v for v in np.unique(e)]
+
+
+def _positive_drive(p: "ProjectionMap", weights: np.ndarray) -> np.ndarray:
+    """Per target neuron: the sum of the positive weights of ``p`` (``weights`` shaped like
+    ``p.target``), i.e. the largest input one step of binary spikes can deliver."""
+    pos = np.maximum(weights, 0.0)
+    if isinstance(p.node, ir.Dense):
+        return pos.sum(axis=1)
+    from .graph import conv_float
+
+    c = p.path.conv
+    ones = np.ones((1,) + tuple(c["input_shape"]))
+    return conv_float(ones, pos, c["input_shape"], c["stride"], c["padding"], c["dilation"],
+                      c["groups"]).reshape(-1)
+
+
+def unreachable_thresholds(maps: Dict[str, NeuronMap], projections: List["ProjectionMap"],
+                           net: ir.Network, profile: HardwareProfile) -> Dict[str, Dict[str, object]]:
+    """Spiking neurons that can never fire on the chip, per population.
+
+    An upper bound of ``v`` per neuron (chip units): every excitatory input
+    spiking every step gives at most ``P_i = 2**act_shift sum_j max(w_ij 2**e, 0)``
+    per step into ``u``, so ``u <= U_i = min(P_i / alpha_u, L)`` and
+    ``v <= min((U_i + max(bias_i, 0)) / alpha_v, L)`` (unbounded when
+    ``dv = 0`` and the drive is positive), with ``L = 2**(state_bits-1) - 1``
+    (rounding toward zero only lowers these).  A neuron whose bound does not
+    exceed ``vth << vth_shift`` never fires.  The same bound from the float
+    targets (before rounding) says whether the float model could.
+
+    Returns ``{population: {"dead": n, "neurons": size, "float_dead": m,
+    "killed": k, "v_max": largest chip bound among them, "threshold": the
+    smallest ``vth << vth_shift`` among them}}`` for every population with
+    at least one such neuron; ``killed`` counts the neurons the float model
+    could fire and the chip cannot.
+    """
+    from ..fixedpoint import scaled_bias
+    from ..floatview import float_view_weight
+
+    limit = float((1 << (profile.state_bits - 1)) - 1)
+    act = float(1 << profile.act_shift)
+    out: Dict[str, Dict[str, object]] = {}
+    for name, nm in maps.items():
+        if not nm.spiking or nm.vth is None:
+            continue
+        pop = net.nodes[name]
+        chip_p = np.zeros(nm.size)
+        float_p = np.zeros(nm.size)
+        for p in projections:
+            if p.path.dst != name:
+                continue
+            chip_p += act * _positive_drive(p, float_view_weight(p.node, profile))
+            float_p += act * _positive_drive(p, p.target)
+        bias = scaled_bias(np.asarray(pop.bias_mant), np.asarray(pop.bias_exp)).reshape(-1)
+        fbias = nm.bias_target if nm.bias_target is not None else bias.astype(np.float64)
+        thr = (nm.vth.astype(np.float64) * 2.0**profile.vth_shift)
+
+        def bound(drive, b, clip):
+            u = drive / nm.alpha_u
+            if clip:
+                u = np.minimum(u, limit)
+            top = u + np.maximum(b, 0.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = np.where(nm.dv > 0, top / np.maximum(nm.alpha_v, 1e-300),
+                             np.where(top > 0, np.inf, 0.0))
+            return np.minimum(v, limit) if clip else v
+
+        v_chip = bound(chip_p, bias.astype(np.float64), True)
+        v_float = bound(float_p, fbias, False)
+        dead = v_chip <= thr
+        float_dead = v_float <= thr
+        if np.any(dead):
+            out[name] = {"dead": int(dead.sum()), "neurons": nm.size,
+                         "float_dead": int(float_dead.sum()),
+                         "killed": int((dead & ~float_dead).sum()),
+                         "v_max": float(v_chip[dead].max()), "threshold": float(thr[dead].min())}
+    return out

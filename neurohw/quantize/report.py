@@ -111,9 +111,10 @@ def evaluate(model, x, labels=None, progress: bool = False) -> Evaluation:
         fs = fspk.get(name)
         row: Dict[str, float] = {
             "type": nm.kind, "neurons": nm.size, "latency_steps": k,
-            "du": nm.du, "dv": nm.dv, "vth": nm.vth,
-            "tau_mem_s": nm.tau_mem_s, "tau_mem_eff_s": nm.tau_mem_eff_s,
-            "tau_syn_s": nm.tau_syn_s, "tau_syn_eff_s": nm.tau_syn_eff_s,
+            "du": _summary(nm.du), "dv": _summary(nm.dv), "vth": _summary(nm.vth),
+            "parameter_sets": nm.parameter_sets(),
+            "tau_mem_s": _summary(nm.tau_mem_s), "tau_mem_eff_s": _summary(nm.tau_mem_eff_s),
+            "tau_syn_s": _summary(nm.tau_syn_s), "tau_syn_eff_s": _summary(nm.tau_syn_eff_s),
             "u_wraps": int(chip.events[name]["u_wrap"].sum()),
             "v_clips": int(chip.events[name]["v_clip"].sum()),
         }
@@ -173,14 +174,21 @@ def report_dict(model, ev: Optional[Evaluation] = None) -> dict:
     } for p in model.projections]
     pops = {}
     for name, nm in model.neurons.items():
-        pops[name] = {"type": nm.kind, "neurons": nm.size, "du": nm.du, "dv": nm.dv,
-                      "vth": nm.vth, "tau_mem_s": nm.tau_mem_s, "tau_mem_eff_s": nm.tau_mem_eff_s,
-                      "tau_syn_s": nm.tau_syn_s, "tau_syn_eff_s": nm.tau_syn_eff_s,
+        pops[name] = {"type": nm.kind, "neurons": nm.size, "du": _summary(nm.du),
+                      "dv": _summary(nm.dv), "vth": _summary(nm.vth),
+                      "parameter_sets": nm.parameter_sets(),
+                      "tau_mem_s": _summary(nm.tau_mem_s),
+                      "tau_mem_eff_s": _summary(nm.tau_mem_eff_s),
+                      "tau_syn_s": _summary(nm.tau_syn_s),
+                      "tau_syn_eff_s": _summary(nm.tau_syn_eff_s),
+                      "parameter_error": nm.costs(),
                       "latency_steps": model.latency[name]}
         if ev is not None:
             pops[name].update({k: v for k, v in ev.layers[name].items() if k not in pops[name]})
     out = {
+        "warnings": list(getattr(model, "warnings", [])),
         "profile": model.profile.name, "dt_s": model.dt_s, "calibrated": model.calibrated,
+        "neuron_types": getattr(model, "neuron_types", None),
         "populations": pops, "projections": projs, "notes": model.all_notes(),
     }
     if ev is not None:
@@ -203,6 +211,32 @@ def _clean(obj):
     return obj
 
 
+def _summary(values):
+    """A per-neuron array as JSON-able data: the value when uniform, else min/median/max."""
+    if values is None:
+        return None
+    arr = np.asarray(values).reshape(-1)
+    if arr.size == 0:
+        return None
+    if np.all(arr == arr[0]):
+        return arr[0].item()
+    return {"min": arr.min().item(), "median": float(np.median(arr)), "max": arr.max().item(),
+            "distinct": int(np.unique(arr).size)}
+
+
+def _span(values, fmt="{:.4g}") -> str:
+    """A per-neuron array as text: ``v`` when uniform, else ``min..max``."""
+    if values is None:
+        return "-"
+    arr = np.asarray(values).reshape(-1)
+    lo, hi = arr.min().item(), arr.max().item()
+    return _f(lo, fmt) if lo == hi else f"{_f(lo, fmt)}..{_f(hi, fmt)}"
+
+
+def _pct(cost) -> str:
+    return "-" if cost is None else f"{100 * cost['max']:.2f}/{100 * cost['mean']:.2f}"
+
+
 def _f(v, fmt="{:.4g}") -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
@@ -215,20 +249,37 @@ def format_report(model, ev: Optional[Evaluation] = None) -> str:
     """A plain-text report: populations, projections, evaluation, notes."""
     lines = [f"neurohw quantization report -- profile {model.profile.name}, dt = {model.dt_s:g} s, "
              f"{'calibrated' if model.calibrated else 'worst-case scales (no calibration)'}", ""]
+    warnings = list(getattr(model, "warnings", []))
+    if warnings:
+        lines += [f"WARNING: {w}" for w in warnings] + [""]
     lines.append("populations")
-    hdr = f"  {'name':<14}{'type':<9}{'n':>6}{'du':>6}{'dv':>6}{'vth':>8}{'tau_mem->eff (s)':>24}{'lat':>5}"
+    hdr = (f"  {'name':<14}{'type':<9}{'n':>6}{'du':>11}{'dv':>11}{'vth':>15}"
+           f"{'tau_mem->eff (s)':>26}{'lat':>5}")
     if ev is not None:
         hdr += f"{'corr':>7}{'rate f/c':>14}{'1st shift':>10}{'wraps':>7}{'clips':>7}"
     lines.append(hdr)
     for name, nm in model.neurons.items():
-        row = (f"  {name:<14}{nm.kind:<9}{nm.size:>6}{nm.du:>6}{nm.dv:>6}{nm.vth:>8}"
-               f"{_f(nm.tau_mem_s) + ' -> ' + _f(nm.tau_mem_eff_s):>24}{model.latency[name]:>5}")
+        taus = f"{_span(nm.tau_mem_s)} -> {_span(nm.tau_mem_eff_s)}"
+        row = (f"  {name:<14}{nm.kind:<9}{nm.size:>6}{_span(nm.du, '{}'):>11}"
+               f"{_span(nm.dv, '{}'):>11}{_span(nm.vth, '{}'):>15}{taus:>26}"
+               f"{model.latency[name]:>5}")
         if ev is not None:
             r = ev.layers[name]
             rates = f"{_f(r.get('rate_float'), '{:.3f}')}/{_f(r.get('rate_chip'), '{:.3f}')}"
             row += (f"{_f(r.get('count_corr'), '{:.3f}'):>7}{rates:>14}"
                     f"{_f(r.get('first_spike_shift'), '{:+.2f}'):>10}{r['u_wraps']:>7}{r['v_clips']:>7}")
         lines.append(row)
+    k = getattr(model, "neuron_types", None)
+    lines += ["", f"neuron parameter sets (neuron_types={'per distinct float set' if k is None else k}; "
+                  f"relative error max/mean in %)",
+              f"  {'name':<14}{'sets':>6}{'tau_mem err':>14}{'tau_syn err':>14}{'thresh err':>14}"
+              f"{'vth bits lost':>15}"]
+    for name, nm in model.neurons.items():
+        c = nm.costs()
+        lost = c["vth_bits_lost"]
+        lost_s = "-" if lost is None else f"{lost['max']:.2f}/{lost['mean']:.2f}"
+        lines.append(f"  {name:<14}{nm.parameter_sets():>6}{_pct(c['tau_mem']):>14}"
+                     f"{_pct(c['tau_syn']):>14}{_pct(c['v_threshold']):>14}{lost_s:>15}")
     lines += ["", "projections", f"  {'name':<22}{'kind':<8}{'exp':>5}{'sign':>12}{'synapses':>10}{'weight err':>12}"]
     for p in model.projections:
         lines.append(f"  {p.node.name:<22}{type(p.node).__name__:<8}{p.node.weight_exp:>5}"
