@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import ValidationError
 from ..nirio import write_network
-from ..profiles import PROFILES
+from ..profiles import PROFILES, parse_profile
 from ._common import load_array
 
 HELP = "quantize a float NIR graph for a chip profile"
@@ -17,7 +17,9 @@ HELP = "quantize a float NIR graph for a chip profile"
 def add_args(p) -> None:
     p.add_argument("model", metavar="MODEL.nir", help="float NIR file (e.g. exported by snnTorch or Norse)")
     p.add_argument("-o", "--out", required=True, metavar="MODEL.q.nir", help="quantized NIR to write")
-    p.add_argument("--profile", default="loihi2", choices=sorted(PROFILES), help="target chip profile")
+    p.add_argument("--profile", default="loihi2", metavar="NAME",
+                   help=f"target chip profile: {', '.join(sorted(PROFILES))}, or "
+                        f"'generic(field=value, ...)', e.g. 'generic(act_shift=5,decay_bits=10)'")
     p.add_argument("--dt", type=float, default=None, metavar="S",
                    help="seconds per time step (default: graph metadata, else 1e-4 as snnTorch)")
     p.add_argument("--calibrate", metavar="X.npy[:KEY]",
@@ -25,6 +27,11 @@ def add_args(p) -> None:
     p.add_argument("--target", default="chip", choices=["chip", "netx"],
                    help="netx: keep weight_exp 0 and biases on multiples of 64 so lava-dl netx "
                         "loads the network exactly")
+    p.add_argument("--neuron-types", type=_positive_int, default=None, metavar="K",
+                   help="at most K distinct (du, dv, vth) sets per population, clustered from the "
+                        "neurons' time constants and thresholds (1: one per population, the "
+                        "median; default: one per distinct float set, i.e. per neuron where they "
+                        "differ)")
     p.add_argument("--per-channel", action="store_true",
                    help="one weight exponent per output row/channel group")
     p.add_argument("--report", metavar="DIR", help="write report.txt, report.json and figures here")
@@ -33,8 +40,21 @@ def add_args(p) -> None:
     p.add_argument("--progress", action="store_true", help="progress bar for the evaluation")
 
 
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def run(args) -> int:
     """Everything that can fail runs before anything is written; the model goes last."""
+    import sys
     from pathlib import Path
 
     from ..errors import FileFormatError
@@ -43,15 +63,21 @@ def run(args) -> int:
 
     if args.labels and not args.eval:
         raise ValidationError("--labels needs --eval")
+    try:
+        profile = parse_profile(args.profile)
+    except ValidationError as exc:
+        raise ValidationError(f"--profile: {exc}") from None
     calib = load_array(args.calibrate) if args.calibrate else None
     x = load_array(args.eval) if args.eval else None
     y = load_array(args.labels) if args.labels else None
     out_dir = Path(args.out).parent
     if not out_dir.is_dir():
         raise FileFormatError(f"{args.out}: directory {out_dir} does not exist")
-    model = quantize(args.model, args.profile, dt=args.dt, calibrate=calib,
+    model = quantize(args.model, profile, dt=args.dt, calibrate=calib,
                      per_channel=args.per_channel, source=args.model, target=args.target,
-                     calibrate_source=str(args.calibrate))
+                     calibrate_source=str(args.calibrate), neuron_types=args.neuron_types)
+    for w in model.warnings:
+        print(f"neurohw quantize: warning: {w}", file=sys.stderr)
     ev = None
     if x is not None:
         try:
