@@ -426,7 +426,7 @@ def _population_shape(name, node, ctx: _Context, where: str, last_resort: bool):
             raise _Bad(f"{where}: float field {fields[0]} has shape {fields[1]}; expected "
                        f"{shape} ({origin})")
         return shape, origin
-    if fields is not None:
+    if fields is not None and (last_resort or not ctx.preds.get(name)):
         return fields[1], f"its float field {fields[0]}"
     if last_resort:
         shape = ctx.pred_shape(name)

@@ -410,3 +410,201 @@ def test_in_memory_forms_zero_d_arrays_and_lists():
     assert [int(np.asarray(getattr(pop, p)).reshape(-1)[0]) for p in
             ("du", "dv", "vth", "bias_mant", "bias_exp")] == [7, 9, 12, -3, 4]
     assert (d.weight_exp, d.num_weight_bits, d.sign_mode) == (-2, 6, "mixed")
+
+
+# ---------------------------------------------------------------------------
+# malformed files: one line naming file, node, parameter, value and range
+# ---------------------------------------------------------------------------
+def _base_graph():
+    nmeta = {"du": 100, "dv": 200, "vth": 50, "bias_mant": np.array([1, 2, 3, 4]),
+             "bias_exp": 0}
+    w = np.array([[1, -2, 3], [4, 5, -6], [7, 8, 9], [-10, 11, 12]])
+    g, _ = _one_layer(w, nmeta)
+    return g
+
+
+def _lif(g):
+    return g.nodes["lif0"].metadata["neurohw"]
+
+
+def _proj(g):
+    return g.nodes["w0"].metadata["neurohw"]
+
+
+def _set(getter, key, value):
+    def mutate(g):
+        getter(g)[key] = value
+    return mutate
+
+
+def _delete(getter, key):
+    def mutate(g):
+        del getter(g)[key]
+    return mutate
+
+
+def _graph_meta(g):
+    return g.metadata["neurohw"]
+
+
+BAD_FILES = {
+    # missing required fields
+    "missing_du": (_delete(_lif, "du"), r"node 'lif0': metadata neurohw\.du is missing"),
+    "missing_bias_exp": (_delete(_lif, "bias_exp"),
+                         r"node 'lif0': metadata neurohw\.bias_exp is missing"),
+    "missing_weight": (_delete(_proj, "weight"), r"node 'w0': metadata neurohw\.weight is missing"),
+    "missing_weight_exp": (_delete(_proj, "weight_exp"),
+                           r"node 'w0': metadata neurohw\.weight_exp is missing"),
+    "missing_num_weight_bits": (_delete(_proj, "num_weight_bits"),
+                                r"node 'w0': metadata neurohw\.num_weight_bits is missing"),
+    "missing_dt": (_delete(_graph_meta, "dt"), r"metadata neurohw\.dt is missing"),
+    "missing_profile": (_delete(_graph_meta, "profile"), r"metadata neurohw\.profile is missing"),
+    "missing_version": (_delete(_graph_meta, "version"), r"metadata neurohw\.version is missing"),
+    # wrong shapes
+    "bias_shape": (_set(_lif, "bias_mant", np.array([1, 2, 3])),
+                   r"node 'lif0': bias_mant has shape \(3,\); expected \(4,\) "
+                   r"\(the output of 'w0'\) or a scalar"),
+    "du_shape": (_set(_lif, "du", np.ones((2, 2), dtype=np.int64)),
+                 r"node 'lif0': du has shape \(2, 2\); expected \(4,\)"),
+    "weight_vs_nir_weight": (_set(_proj, "weight", np.ones((4, 2), dtype=np.int64)),
+                             r"node 'w0': weight has shape \(4, 2\); expected \(4, 3\) "
+                             r"\(the shape of the node's NIR weight\)"),
+    "weight_rank": (_set(_proj, "weight", np.ones(3, dtype=np.int64)),
+                    r"node 'w0': weight has shape \(3,\); a Linear needs a 2-D weight"),
+    "delay_shape": (_set(_proj, "delay", np.ones((2, 3), dtype=np.int64)),
+                    r"node 'w0': delay has shape \(2, 3\); expected \(4, 3\)"),
+    # every float field of 5 neurons behind a 4-row weight (the file loader may catch it first)
+    "float_field_size": (lambda g: [setattr(g.nodes["lif0"], f, np.ones(5)) for f in
+                                    ("tau_syn", "tau_mem", "r", "w_in", "v_leak", "v_threshold",
+                                     "v_reset")],
+                         r"node 'lif0'.*\(5,\).*\(4,\)|node 'lif0'.*\(4,\).*\(5,\)"),
+    # NaN and non-integers
+    "nan_vth": (_set(_lif, "vth", float("nan")), r"node 'lif0': vth=nan is not finite"),
+    "nan_weight": (_set(_proj, "weight", np.where(np.eye(4, 3) > 0, np.nan, 1.0)),
+                   r"node 'w0': weight\[0, 0\]=nan is not finite"),
+    "fraction_du": (_set(_lif, "du", 10.5), r"node 'lif0': du=10\.5 is not an integer"),
+    "fraction_bias": (_set(_lif, "bias_mant", np.array([1.0, 2.0, 2.5, 4.0])),
+                      r"node 'lif0': bias_mant\[2\]=2\.5 is not an integer"),
+    # out of range (for the profile; elements named)
+    "du_4096": (_set(_lif, "du", 4096),
+                r"node 'lif0': du=4096 above allowed range \[0, 4095\] \(12-bit unsigned\)"),
+    "dv_negative": (_set(_lif, "dv", np.array([0, 1, -1, 2])),
+                    r"node 'lif0': dv\[2\]=-1 below allowed range \[0, 4095\]"),
+    "vth_big": (_set(_lif, "vth", 2**17), r"node 'lif0': vth=131072 above allowed range "
+                                          r"\[0, 131071\] \(17-bit unsigned\)"),
+    "bias_mant_big": (_set(_lif, "bias_mant", np.array([1, 5000, 3, 4])),
+                      r"node 'lif0': bias_mant\[1\]=5000 above allowed range \[-4096, 4095\]"),
+    "bias_exp_8": (_set(_lif, "bias_exp", 8),
+                   r"node 'lif0': bias_exp=8 above allowed range \[0, 7\]"),
+    "huge_int": (_set(_lif, "vth", np.int64(2**62)), r"node 'lif0': vth=4611686018427387904 "
+                                                     r"above allowed range \[0, 131071\]"),
+    "weight_mixed_300": (_set(_proj, "weight", np.array([[300, -1, 0]] * 4)),
+                         r"node 'w0': weight\[0, 0\]=300 above allowed range \[-256, 255\] "
+                         r"\(8-bit mixed weight mantissa; sign_mode not given, derived"),
+    "weight_inhibitory_256": (_set(_proj, "weight", np.array([[-256, -1, 0]] * 4)),
+                              r"node 'w0': weight\[0, 0\]=-256 below allowed range \[-255, 0\] "
+                              r"\(8-bit inhibitory weight mantissa; sign_mode not given, "
+                              r"derived from the weights as Lava's Dense does\)"),
+    "weight_vs_stated_sign": (lambda g: _proj(g).update(sign_mode="excitatory"),
+                              r"node 'w0': weight\[0, 1\]=-2 below allowed range \[0, 255\] "
+                              r"\(8-bit excitatory weight mantissa\)"),
+    "weight_exp_9": (_set(_proj, "weight_exp", 9),
+                     r"node 'w0': weight_exp=9 above allowed range \[-8, 7\]"),
+    "num_weight_bits_0": (_set(_proj, "num_weight_bits", 0),
+                          r"node 'w0': num_weight_bits=0 below allowed range \[1, 8\]"),
+    "num_message_bits_99": (_set(_proj, "num_message_bits", 99),
+                            r"node 'w0': num_message_bits=99 above allowed range"),
+    "delay_63": (_set(_proj, "delay", 63), r"node 'w0': delay\[0, 0\]=63 above allowed range "
+                                           r"\[0, 62\]"),
+    # strings where numbers belong
+    "string_du": (_set(_lif, "du", "fast"),
+                  r"node 'lif0': du='fast' is a string; expected an integer"),
+    "string_weight_exp": (_set(_proj, "weight_exp", "3"),
+                          r"node 'w0': weight_exp='3' is a string; expected an integer"),
+    "bool_vth": (_set(_lif, "vth", True), r"node 'lif0': vth=.* is a boolean; expected an integer"),
+    "string_dt": (_set(_graph_meta, "dt", "1ms"),
+                  r"metadata neurohw\.dt='1ms' is not a number \(seconds per step\)"),
+    "negative_dt": (_set(_graph_meta, "dt", -1e-3),
+                    r"metadata neurohw\.dt=-0\.001 must be a positive"),
+    # sign mode, profile, version
+    "unknown_sign_mode": (_set(_proj, "sign_mode", "positive"),
+                          r"node 'w0': sign_mode='positive' is not one of mixed, excitatory, "
+                          r"inhibitory"),
+    "sign_mode_null": (_set(_proj, "sign_mode", 0),
+                       r"node 'w0': sign_mode=0 is not a Lava SignMode value"),
+    "unknown_profile": (_set(_graph_meta, "profile", "truenorth"),
+                        r"unknown profile 'truenorth'; choose one of"),
+    "version_2": (_set(_graph_meta, "version", 2),
+                  r"unsupported neurohw format version 2 \(this neurohw reads version 1\)"),
+    "version_text": (_set(_graph_meta, "version", "one"),
+                     r"unsupported neurohw format version 'one'"),
+    # what the integer network cannot hold
+    "affine_bias": (lambda g: g.nodes.__setitem__("w0", nir.Affine(
+        weight=g.nodes["w0"].weight, bias=np.array([0, 0.5, 0, 0]),
+        metadata=g.nodes["w0"].metadata)),
+        r"node 'w0': Affine bias has a non-zero element \(0\.5\)"),
+    "refractory": (_set(_lif, "refractory_period", 2),
+                   r"node 'lif0': refractory_period is not supported"),
+    "model": (_set(_lif, "model", "izhikevich"), r"node 'lif0': model='izhikevich' is not "
+                                                 r"supported"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_malformed_contract_file_is_refused_in_one_line(case, tmp_path):
+    mutate, pattern = BAD_FILES[case]
+    g = _base_graph()
+    mutate(g)
+    path = tmp_path / f"{case}.nir"
+    nir.write(path, g)
+    with pytest.raises(nh.FileFormatError) as info:
+        nh.read_network(path)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{path}: "), msg
+    import re
+
+    assert re.search(pattern, msg), msg
+
+
+@pytest.mark.parametrize("case", ["missing_du", "bias_shape", "nan_vth", "du_4096",
+                                  "weight_inhibitory_256", "string_du", "unknown_sign_mode",
+                                  "unknown_profile", "version_2", "fraction_bias"])
+def test_malformed_file_through_the_cli(case, tmp_path, capsys):
+    from neurohw.cli import main
+
+    mutate, pattern = BAD_FILES[case]
+    g = _base_graph()
+    mutate(g)
+    path = tmp_path / f"{case}.nir"
+    nir.write(path, g)
+    np.save(tmp_path / "x.npy", np.zeros((4, 3), dtype=np.int8))
+    code = main(["emulate", str(path), "--input", str(tmp_path / "x.npy"),
+                 "--out", str(tmp_path / "run.npz")])
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    import re
+
+    assert lines[0].startswith(f"neurohw emulate: error: {path}: ") and re.search(pattern, lines[0])
+    assert not (tmp_path / "run.npz").exists()
+
+
+def test_malformed_file_in_a_real_process(tmp_path):
+    """The installed entry point: exit status 2, one line on stderr, nothing written."""
+    import subprocess
+    import sys
+
+    mutate, _ = BAD_FILES["weight_inhibitory_256"]
+    g = _base_graph()
+    mutate(g)
+    nir.write(tmp_path / "bad.nir", g)
+    np.save(tmp_path / "x.npy", np.zeros((4, 3), dtype=np.int8))
+    proc = subprocess.run([sys.executable, "-m", "neurohw.cli", "emulate", str(tmp_path / "bad.nir"),
+                           "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "r.npz")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "bad.nir: node 'w0': weight[0, 0]=-256 below allowed range [-255, 0]" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.nir", "x.npy"]
