@@ -452,8 +452,10 @@ def export_netx(net: ir.Network, path: PathLike) -> NetxExportReport:
     net:
         A validated :class:`~neurohw.ir.Network` of the form
         ``Input [-> Flatten] -> (Dense -> LIF [+ self-recurrent Dense])+``,
-        Output nodes anywhere.  Its profile must have Lava's LIF datapath
-        (12-bit decays, 24-bit state, shifts of 6), as ``loihi1``/``loihi2``.
+        Output nodes anywhere.  Its profile must have Lava's fixed_pt datapath
+        (:func:`neurohw.backends.lava.graph.check_lava_profile`: 12-bit decays,
+        24-bit state, shifts of 6, 8-bit weights, ...), as ``loihi1``/``loihi2``.
+        ``du``, ``dv`` and ``vth`` may differ from neuron to neuron.
     path:
         Target file (conventionally ``*.net`` or ``*.h5``); its directory
         must exist.  Written to a temporary file in the same directory and
