@@ -203,7 +203,8 @@ def _reachability(maps, projs, net, profile, source) -> List[str]:
         if alive > 0 and r["killed"] == alive and r["dead"] == r["neurons"]:
             raise ValidationError(
                 f"{source}: population '{name}' can never fire on the chip although the float "
-                f"model can: {what} ({widths}); widen state_bits or lower act_shift/vth_shift")
+                f"model can: {what} ({widths}): its weights round to zero or its state saturates under "
+                f"these widths")
         if r["killed"]:
             warnings.append(
                 f"population '{name}': {r['killed']} of {r['neurons']} neurons can never fire on "
