@@ -60,7 +60,8 @@ if _nb is not None:
 
     @_jit(inline="always")
     def _one(u, v, a, du, dv, bias, vth, shift, half, dshift):
-        u = _wrap32(_decay(u, du, dshift) + _wrap32(np.int64(a) << shift))  # widen first
+        # widen, then shift: the low 32 bits of the int64 shift are exact (modulo 2**64)
+        u = _wrap32(_decay(u, du, dshift) + _wrap32(np.int64(a) << shift))
         uw = 0
         if u > half:
             u -= 2 * half

@@ -88,7 +88,10 @@ def lif_step(state: LIFState, a_in, p: LIFParams, xp=np, events: bool = False):
     whose ``u`` wrapped and whose ``v`` saturated this step.
     """
     half = p.half
-    u = wrap32(_decay(state.u, p.decay_u, p.decay_bits, xp) + wrap32(a_in << p.act_shift, xp), xp)
+    # the low 32 bits of an int64 left shift are exact even when the shift carries bits
+    # out of 64 (a shift, shift < 64, is modulo 2**64), so wrap32 gives Lava's int32 value
+    act = wrap32(a_in << p.act_shift, xp)
+    u = wrap32(_decay(state.u, p.decay_u, p.decay_bits, xp) + act, xp)
     u_wrapped = (u > half) | (u <= -half)
     u = xp.where(u > half, u - 2 * half, xp.where(u <= -half, u + 2 * half, u))
     v_raw = wrap32(_decay(state.v, p.decay_v, p.decay_bits, xp) + u + p.bias, xp)
