@@ -115,10 +115,35 @@ def test_per_neuron_parameters_in_exported_script(tmp_path):
     assert assert_bit_exact(net, x, run_script(out, x, tmp_path)) > 0
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_per_neuron_parameters_in_exported_script_sweep(tmp_path, seed):
+    rng = np.random.default_rng(700 + seed)
+    for _ in range(50):  # even seeds: a network with a conv front end
+        net = spiking_network(int(rng.integers(1 << 30)), conv=seed % 2 == 0)
+        if seed % 2 or "conv" in net.nodes:
+            break
+    net = per_neuron(net, rng, vth_hi=int(2 ** rng.uniform(2, 17)))
+    out = export_lava_script(net, tmp_path / "exp")
+    x = random_input(net, rng, (2, 20))
+    assert_bit_exact(net, x, run_script(out, x, tmp_path))
+
+
 def test_per_neuron_parameters_in_netx(tmp_path):
+    check_netx_per_neuron(tmp_path, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(40, 46))
+def test_per_neuron_parameters_in_netx_sweep(tmp_path, seed):
+    check_netx_per_neuron(tmp_path, seed)
+
+
+def check_netx_per_neuron(tmp_path, seed):
+    """Per-neuron du/dv/vth written to netx, loaded by the real netx, same spikes."""
     import h5py
 
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     for _ in range(30):  # until the per-neuron values change the spikes netx is compared on
         net, _ = draw_exportable(rng, tmp_path, max_layers=2, max_width=8)
         net = per_neuron(net, rng, vth_hi=256)

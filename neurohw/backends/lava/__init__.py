@@ -1,5 +1,10 @@
 """Lava backend: build Lava process graphs from neurohw networks and run them.
 
+:mod:`.graph` describes a network as a Lava graph spec and refuses profiles
+Lava's fixed_pt models do not compute; :mod:`._builder` builds Lava
+processes from a spec (the same code is copied into exported scripts);
+:mod:`.runner` runs them.
+
 Importing this package does not import Lava; :func:`import_lava` does, after
 installing the Python 3.11 compatibility fix described in
 :mod:`neurohw.backends.lava._compat`.
@@ -12,7 +17,8 @@ import importlib
 from ...errors import MissingDependencyError
 from . import _compat
 
-__all__ = ["import_lava", "LavaRun", "build_processes", "run_lava"]
+__all__ = ["import_lava", "LavaRun", "build_processes", "run_lava", "lava_graph_spec",
+           "check_lava_profile", "LAVA_DATAPATH"]
 
 
 def import_lava():
@@ -43,4 +49,5 @@ def import_lava():
     return lava
 
 
+from .graph import LAVA_DATAPATH, check_lava_profile, lava_graph_spec  # noqa: E402
 from .runner import LavaRun, build_processes, run_lava  # noqa: E402
