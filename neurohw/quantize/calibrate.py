@@ -1,7 +1,7 @@
 """Calibration: run the mapped float model on sample inputs to find state peaks.
 
 The model here is the chip's recursion in float64 *before* rounding -- the
-forward-Euler neurons of :mod:`.core` with the effective 12-bit decays, fed
+forward-Euler neurons of :mod:`.core` with the effective integer decays, fed
 by the float affine paths of :mod:`.graph` -- with NIR's timing (no synaptic
 latency: a layer sees its sources' spikes of the same step; a back edge of
 a cycle sees the previous step's).  Per neuron it records the largest

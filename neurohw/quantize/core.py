@@ -1,28 +1,35 @@
 """Float NIR -> integer chip network: the mapping, with every approximation recorded.
 
-Notation (per neuron ``i``; ``dt`` seconds per step; all formulas also in
+Notation (per neuron ``i``; ``dt`` seconds per step; ``D = 2**decay_bits``,
+``A = 2**act_shift``, ``H = 2**vth_shift`` and ``L = 2**(state_bits-1) - 1``
+from the profile -- Loihi: 4096, 64, 64, 2**23 - 1; all formulas also in
 ``docs/quantization.md``):
 
-* decays: ``alpha_v = dt / tau_mem``, ``dv = round(4096 alpha_v)``;
-  ``alpha_u = dt / tau_syn``, ``du = round(4096 alpha_u) - 1`` (Lava's
+* neuron types: neurons with the same float ``(tau_syn, tau_mem,
+  threshold)`` form one type (``neuron_types=None``), or the population is
+  clustered into at most ``K`` types (:func:`cluster_types`); each type
+  gets one ``(du, dv, vth)`` from its members' median time constants.
+* decays: ``alpha_v = dt / tau_mem``, ``dv = round(D alpha_v)``;
+  ``alpha_u = dt / tau_syn``, ``du = round(D alpha_u) - 1`` (Lava's
   offset); a neuron without a synaptic filter (LIF, IF, LI, I, Threshold)
-  gets ``du = 4095`` so ``u = 64 a`` holds exactly one step's input.
+  gets ``du = D - 1`` so ``u = A a`` holds exactly one step's input.
   The chip then runs the forward-Euler model with the *effective*
-  ``alpha_v' = dv / 4096`` and ``alpha_u' = (du + 1) / 4096``.
+  ``alpha_v' = dv / D`` and ``alpha_u' = (du + 1) / D``.
 * gain ``g``: the float voltage increment per unit of synaptic input per
   step -- ``r alpha_v'`` (LIF, LI), ``r w_in alpha_v' alpha_u'`` (CubaLIF,
   CubaLI), ``r dt`` (IF, I), ``1`` (Threshold).
-* voltage scale ``S_i`` (chip units per float volt): chosen per population
-  so the threshold mantissa ``vth = round(S v_th / 64)`` is as large as the
-  headroom of the 24-bit state allows (see :func:`choose_scale`).
-* a projection with float map ``A`` (from :mod:`.graph`) gets mantissas
-  ``w = round(S_i g_i A_ij / (64 * 2**e))`` with the smallest exponent
-  ``e`` that keeps ``|w|`` within the sign mode's range, and the sign mode
-  from the signs of ``A`` (excitatory/inhibitory use all 8 bits; mixed
-  mode keeps even mantissas, since Lava drops the LSB).
-* bias: ``B_i = S_i (g_i b_i + alpha_v' v_leak_i)`` (``b`` the constant
-  part of the incoming affine maps), as ``bias_mant * 2**bias_exp`` with
-  the smallest exponent that fits the 13-bit mantissa.
+* voltage scale ``S_i`` (chip units per float volt): each type's threshold
+  mantissa ``vth`` is as large as the headroom of the ``L``-bounded state
+  allows (see :func:`choose_scale`), and ``S_i = vth H / v_th_i``.
+* a projection with float map ``A_ij`` (from :mod:`.graph`) gets mantissas
+  ``w = round(S_i g_i A_ij / (A * 2**e))`` with the smallest exponent
+  ``e`` that keeps ``|w|`` within the sign mode's ``weight_bits`` range, and
+  the sign mode from the signs of ``A_ij`` (excitatory/inhibitory use all
+  bits; mixed mode keeps even mantissas, since Lava drops the LSB).
+* bias: ``B_i = S_i (g_i b_i / alpha_u' + alpha_v' v_leak_i)`` (``b`` the
+  constant part of the incoming affine maps), as ``bias_mant * 2**bias_exp``
+  with the smallest exponent in the profile's range that fits the
+  ``bias_bits`` mantissa.
 
 Rounding is to nearest (numpy ``rint``, ties to even) everywhere.
 """
@@ -524,7 +531,7 @@ def scale_caps(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareProf
 def quantize_weights(x: np.ndarray, profile: HardwareProfile, where: str,
                      notes: List[str], e_min: Optional[int] = None,
                      constraints: Optional[Dict[str, Tuple[int, int]]] = None) -> Tuple[np.ndarray, int, str]:
-    """Mantissas, exponent and sign mode for target chip increments ``x`` (``64 * w * 2**e``).
+    """Mantissas, exponent and sign mode for target increments ``x`` (``w * 2**e``, in units of ``2**act_shift``).
 
     ``x`` is ``S_i g_i A_ij / 2**act_shift`` (float).  Returns int64 mantissas already
     on Lava's grid (even in mixed mode) so Lava's truncation changes nothing.
@@ -536,7 +543,7 @@ def quantize_weights(x: np.ndarray, profile: HardwareProfile, where: str,
     else:
         mode = "mixed"
     lo, hi = profile.weight_range(mode)
-    step = 2 if mode == "mixed" else 1  # mixed 8-bit: Lava keeps even mantissas
+    step = 2 if mode == "mixed" else 1  # mixed, num_weight_bits = weight_bits: Lava drops the LSB
     # the largest magnitude on the grid: 254 mixed, 255 excitatory, 255 inhibitory
     top = -lo if mode == "inhibitory" else hi - (hi % step)
     e_lo, e_hi = limits(profile, constraints, "weight_exp")

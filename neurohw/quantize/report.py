@@ -18,7 +18,8 @@ Per population it reports:
   (sample, neuron) pairs that spike in both, and ``first_spike_abs`` its
   mean absolute value (steps);
 * ``bin_agreement`` -- fraction of (sample, step, neuron) bins equal;
-* ``u_wraps`` / ``v_clips`` -- 24-bit wrap and saturation events in the chip run;
+* ``u_wraps`` / ``v_clips`` -- wrap and saturation events of the ``state_bits``-wide
+  state in the chip run;
 
 and per projection the relative RMS weight error; per population the
 effective time constants; and accuracy for float and chip when labels are
