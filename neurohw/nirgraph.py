@@ -34,7 +34,7 @@ def _nir():
     return nir
 
 
-def load_nir(path: PathLike, infer_types: bool = True):
+def load_nir(path: PathLike, infer_types: bool = True, limits=None):
     """Read any NIR file, turning every failure into a one-line :class:`FileFormatError`.
 
     With ``infer_types`` NIR's type inference runs first (it fills in shapes,
@@ -42,6 +42,10 @@ def load_nir(path: PathLike, infer_types: bool = True):
     checker rejects (NIR 1.0.8 infers a grouped convolution's input channels
     wrongly, for one) is read again without it.  ``infer_types=False`` reads
     the graph exactly as stored.
+
+    Before ``nir.read`` loads anything, :func:`neurohw.validate.check_nir_file`
+    checks the file's layout and declared sizes against ``limits`` (default
+    :func:`neurohw.limits.get_limits`: ``NEUROHW_MAX_*`` environment variables).
     """
     path = Path(path)
     if not path.exists():
@@ -53,13 +57,14 @@ def load_nir(path: PathLike, infer_types: bool = True):
 
         if not h5py.is_hdf5(path):
             raise FileFormatError(f"{path}: not a NIR file (not HDF5)")
-        with h5py.File(path, "r") as f:
-            if "node" not in f:
-                raise FileFormatError(f"{path}: not a NIR file (HDF5 without a 'node' group)")
     except FileFormatError:
         raise
     except Exception as exc:
         raise FileFormatError(f"{path}: cannot open ({one_line(exc)})") from None
+    # layout, dtypes and declared sizes, before nir.read allocates anything
+    from .validate import check_nir_file
+
+    check_nir_file(path, limits)
     nir = _nir()
     first: Optional[Exception] = None
     for type_check in ((True, False) if infer_types else (False,)):

@@ -70,6 +70,7 @@ import numpy as np
 
 from .errors import MissingDependencyError, ValidationError
 from .nirgraph import flatten_graph
+from .validate import validate_float_graph
 
 __all__ = ["ReferenceRun", "simulate", "RECORDABLE", "SUPPORTED_NODES", "graph_schedule"]
 
@@ -145,17 +146,24 @@ def _param(name: str, node, key: str, required: bool = True, default=None) -> Op
                               f"({type(value).__name__})") from None
     bad = ~np.isfinite(arr)
     if bad.any():
-        first = arr.reshape(-1)[np.flatnonzero(bad.reshape(-1))[0]]
+        i = int(np.flatnonzero(bad.reshape(-1))[0])
         raise ValidationError(f"node '{name}' ({_type(node)}): parameter {key} has a non-finite "
-                              f"value ({first}); every value must be finite")
+                              f"value ({arr.reshape(-1)[i]} at index {_at(arr.shape, i)}); every "
+                              f"value must be finite")
     return arr
+
+
+def _at(shape, flat: int) -> str:
+    """``[i, j, ...]``: the multi-index of flat element ``flat`` of an array of ``shape``."""
+    return "[" + ", ".join(str(int(v)) for v in np.unravel_index(flat, shape or (1,))) + "]"
 
 
 def _positive(name, node, key) -> np.ndarray:
     arr = _param(name, node, key)
     if (arr <= 0).any():
+        i = int(np.flatnonzero((arr <= 0).reshape(-1))[0])
         raise ValidationError(f"node '{name}' ({_type(node)}): {key} must be > 0 "
-                              f"(min {arr.min():g})")
+                              f"({key}{_at(arr.shape, i)}={arr.reshape(-1)[i]:g})")
     return arr
 
 
@@ -648,6 +656,8 @@ def _compile(graph, dt: float) -> _Compiled:
     import nir
 
     if isinstance(graph, nir.NIRGraph):
+        # edge lists (pairs of existing names, no duplicates) and node types, one-line errors
+        validate_float_graph(graph, "graph", chip=False, supported=SUPPORTED_NODES, values=False)
         raw_nodes, edges = flatten_graph(graph)
     else:
         raise ValidationError(f"graph: expected a nir.NIRGraph, got {type(graph).__name__}")

@@ -8,10 +8,16 @@ import numpy as np
 
 from ..errors import FileFormatError, ValidationError
 from ..nirio import read_network
+from ..validate import check_array_file
 
 
 def load_array(path: str) -> np.ndarray:
     """Load a ``.npy`` file (never a pickle) or one array of an ``.npz``.
+
+    The header (of the chosen member, for an ``.npz``) is read first by
+    :func:`neurohw.validate.check_array_file`: object arrays and arrays that
+    declare more elements or bytes than :func:`neurohw.limits.get_limits`
+    allows are refused, naming the file, the member and the size.
 
     ``FILE.npz:KEY`` picks array ``KEY`` of an archive; a bare ``.npz`` must
     hold exactly one array.
@@ -28,6 +34,9 @@ def load_array(path: str) -> np.ndarray:
         magic = f.read(6)
     if magic != b"\x93NUMPY" and magic[:4] != b"PK\x03\x04":
         raise FileFormatError(f"{p}: not a .npy/.npz array (no NumPy or zip header)")
+    # headers first: object arrays (pickles) and declared sizes above the limits are
+    # refused before any data is read (neurohw.limits; NEUROHW_MAX_* raise them)
+    check_array_file(p, key)
     try:
         data = np.load(p, allow_pickle=False)
     except ValueError as exc:

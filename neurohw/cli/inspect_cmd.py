@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 from ..nirgraph import load_nir
+from ..nirio import is_quantized
+from ..validate import validate_float_graph
 from ..summary import format_summary, summarize
 
 HELP = "summarize a NIR file (float or quantized)"
@@ -18,6 +20,8 @@ def add_args(p) -> None:
 
 def run(args) -> int:
     graph = load_nir(args.file)
+    if not is_quantized(graph):  # a float file: every check quantize makes, before the summary
+        validate_float_graph(graph, str(args.file), chip=True)
     summary = summarize(graph, source=str(args.file))
     if args.json:
         print(json.dumps(summary, indent=2, default=_jsonable))

@@ -235,12 +235,17 @@ def _infer_shapes(nodes, edges, inputs, source) -> Dict[str, Tuple[int, ...]]:
 def analyze(graph, source: str = "graph") -> FloatGraph:
     """Flatten ``graph`` (a float :class:`nir.NIRGraph`) into neurons and affine paths.
 
-    Raises :class:`ValidationError` naming the node for anything the chip
-    cannot run: unsupported node types, stateless cycles, an Output fed by a
+    The graph is checked first by :func:`neurohw.validate.validate_float_graph`
+    (``chip=True``).  Raises :class:`ValidationError` naming the node for
+    anything the chip cannot run: unsupported node types, stateless cycles, an Output fed by a
     stateless node, Delay nodes anywhere but just before a neuron.
     """
     from ..nirgraph import flatten_graph
+    from ..validate import validate_float_graph
 
+    # every check that needs no chip profile, before any work (one-line errors)
+    validate_float_graph(graph, source, chip=True,
+                         supported=("Input", "Output") + LINEAR_TYPES + NEURON_TYPES)
     nodes, edges = flatten_graph(graph)
     for name, node in nodes.items():
         t = _tname(node)
