@@ -210,3 +210,18 @@ def test_cluster_types_is_exact_deterministic_and_finds_blobs():
         lab = cluster_types(dup, k)
         assert np.all(lab.reshape(5, 4) == lab.reshape(5, 4)[:, :1])
         assert len(np.unique(lab)) == min(5, k or 5)
+
+
+def test_per_neuron_quantized_network_is_bit_exact_with_lava():
+    pytest.importorskip("lava")
+    from neurohw.verify import verify_against_lava
+
+    rng = np.random.default_rng(11)
+    n_in, n_h, n_out = 10, 12, 4
+    g = _net([_cuba(*_het(rng, n_h)), _cuba(*_het(rng, n_out))],
+             [rng.normal(0.3, 1.0, (n_h, n_in)), rng.normal(0.3, 1.0, (n_out, n_h))], n_in)
+    x = (rng.random((2, 30, n_in)) < 0.3).astype(np.int8)
+    m = quantize(g, "loihi2", dt=DT, calibrate=x)
+    assert m.neurons["l1"].parameter_sets() == n_h
+    res = verify_against_lava(m.network, x[0].astype(np.int64))
+    assert res.bit_exact, res

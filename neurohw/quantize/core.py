@@ -671,7 +671,8 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
             if not np.allclose(ch, ch[:, :1], rtol=1e-12, atol=0):
                 raise ValidationError(
                     f"{source}: {where}: neurons of one channel need one scale for a convolution "
-                    f"(per-neuron thresholds or gains differ within a channel)")
+                    f"(per-neuron thresholds or gains differ within a channel; --neuron-types 1 "
+                    f"gives the population one set of time constants)")
             k = ch[:, 0][:, None, None, None] * c["weight"] / act
             groups = _split_rows(k, profile, per_channel, constraints)
             for gi, rows in enumerate(groups):
