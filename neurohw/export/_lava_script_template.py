@@ -121,13 +121,29 @@ def load_input(path):
     return x.astype(np.int64)
 
 
+def _umask():
+    """The process umask, read without changing it where Linux reports it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 def save_npz(path, arrays):
-    """Write ``arrays`` to ``path`` atomically (temp file beside it, then rename)."""
+    """Write ``arrays`` to ``path`` atomically (temp file beside it, then rename),
+    with the mode ``open(path, "w")`` would give (0644 under umask 022)."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

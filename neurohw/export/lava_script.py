@@ -38,6 +38,7 @@ from typing import Any, Dict, Mapping, Union
 import numpy as np
 
 from .. import __version__, ir
+from ..fileio import output_mode
 from ..errors import FileFormatError, ValidationError
 
 __all__ = ["export_lava_script", "lava_processes", "SCRIPT_NAME", "WEIGHTS_NAME"]
@@ -147,10 +148,10 @@ def export_lava_script(net: ir.Network, out_dir: PathLike, overwrite: bool = Fal
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
     try:
         (tmp / SCRIPT_NAME).write_text(script, encoding="utf-8")
-        os.chmod(tmp / SCRIPT_NAME, 0o755)
+        os.chmod(tmp / SCRIPT_NAME, output_mode(executable=True))  # 0755 under umask 022
         with open(tmp / WEIGHTS_NAME, "wb") as f:  # a file object: no ".npz" appended
             np.savez(f, **arrays)
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, output_mode(executable=True))  # mkdtemp made it 0700
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
