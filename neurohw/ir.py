@@ -483,12 +483,24 @@ class Network:
                 raise ValidationError(
                     f"edge {src} -> {dst}: populations connect through a projection (Dense/Conv2d)"
                 )
+        self._check_stateless_loops()
         for name, node in self.nodes.items():
             n_in = len(self.predecessors(name))
             if isinstance(node, _SINGLE_INPUT) and n_in != 1:
                 raise ValidationError(
                     f"node '{name}': {node.kind} needs exactly one incoming edge, has {n_in}"
                 )
+        for name, node in self.nodes.items():
+            if not isinstance(node, LIFPopulation):
+                continue
+            for pre in self.predecessors(name):
+                src = self.through_flatten(pre)
+                if src != pre and isinstance(self.nodes[src], LIFPopulation):
+                    raise ValidationError(
+                        f"edge {pre} -> {name}: LIF population '{src}' reaches LIF population "
+                        f"'{name}' through Flatten only; populations connect through a "
+                        f"projection (Dense/Conv2d)"
+                    )
         for name, node in self.nodes.items():
             if isinstance(node, _SYNAPTIC):
                 src = self.spike_source(name)
@@ -499,20 +511,74 @@ class Network:
                         f"{self.nodes[src].kind} '{src}'"
                     )
 
+    def _check_stateless_loops(self) -> None:
+        """Refuse a directed cycle that passes through no LIF population.
+
+        Such a loop holds no state (Flatten, SumPool2d, projections without a
+        spike source): nothing in it ever spikes, and walking it would not end.
+        Iterative depth-first search over the non-LIF nodes; the error names
+        the loop's nodes in order.
+        """
+        stateless = {n for n, node in self.nodes.items() if not isinstance(node, LIFPopulation)}
+        succ: Dict[str, List[str]] = {n: [] for n in stateless}
+        for src, dst in self.edges:
+            if src in stateless and dst in stateless:
+                succ[src].append(dst)
+        color: Dict[str, int] = {}  # 1: on the current path, 2: done
+        for root in self.nodes:
+            if root not in stateless or root in color:
+                continue
+            path = [root]
+            color[root] = 1
+            stack = [iter(succ[root])]
+            while stack:
+                nxt = next(stack[-1], None)
+                if nxt is None:
+                    stack.pop()
+                    color[path.pop()] = 2
+                elif color.get(nxt) == 1:
+                    loop = path[path.index(nxt):] + [nxt]
+                    raise ValidationError(
+                        "nodes " + " -> ".join(f"'{n}'" for n in loop)
+                        + ": a loop without a LIF population (only stateless nodes) is not allowed"
+                    )
+                elif nxt not in color:
+                    color[nxt] = 1
+                    path.append(nxt)
+                    stack.append(iter(succ[nxt]))
+
+    def through_flatten(self, name: str) -> str:
+        """``name`` itself, or the first node before it that is not a Flatten.
+
+        The one walk back through Flatten nodes (pure reshapes, no time step,
+        no arithmetic) in the code base.  Raises :class:`ValidationError` if a
+        Flatten on the way has no single input or the walk loops.
+        """
+        cur = name
+        seen = set()
+        while isinstance(self.nodes[cur], Flatten):
+            if cur in seen:
+                raise ValidationError(f"node '{name}': a loop made only of Flatten nodes")
+            seen.add(cur)
+            preds = self.predecessors(cur)
+            if len(preds) != 1:
+                raise ValidationError(
+                    f"node '{cur}': Flatten needs exactly one incoming edge, has {len(preds)}")
+            cur = preds[0]
+        return cur
+
     def spike_source(self, name: str) -> str:
         """The node whose output reaches ``name``'s single input, skipping Flatten nodes.
 
         Flatten is a pure reshape (no time step, no arithmetic), so a Dense
         behind ``pop -> Flatten -> Dense`` reads ``pop``'s spikes directly.
         """
-        (cur,) = self.predecessors(name)
-        seen = {name}
-        while isinstance(self.nodes[cur], Flatten):
-            if cur in seen:
-                raise ValidationError(f"node '{name}': a cycle made only of Flatten nodes")
-            seen.add(cur)
-            (cur,) = self.predecessors(cur)
-        return cur
+        preds = self.predecessors(name)
+        if len(preds) != 1:
+            raise ValidationError(
+                f"node '{name}': {self.nodes[name].kind} needs exactly one incoming edge, "
+                f"has {len(preds)}")
+        return self.through_flatten(preds[0])
 
     def predecessors(self, name: str) -> List[str]:
         """Names of nodes with an edge into ``name``, in edge order."""

@@ -125,3 +125,85 @@ def test_random_networks_are_valid(seed):
     net = random_network(np.random.default_rng(seed))
     net.validate()
     assert net.num_neurons > 0
+
+
+# -- graph rules ---------------------------------------------------------------
+def _pop(name, n=4):
+    return ir.LIFPopulation(name, (n,), du=1, dv=1, vth=1)
+
+
+def test_lif_flatten_lif_is_refused_naming_both_populations():
+    nodes = {"in": ir.InputNode("in", (4,)), "d": ir.Dense("d", weight=np.ones((4, 4))),
+             "a": _pop("a"), "f": ir.Flatten("f", input_shape=(4,)), "b": _pop("b")}
+    edges = [("in", "d"), ("d", "a"), ("a", "f"), ("f", "b")]
+    with pytest.raises(nh.ValidationError,
+                       match=r"edge f -> b: LIF population 'a' reaches LIF population 'b' "
+                             r"through Flatten only"):
+        nh.Network(nodes, edges, "loihi2")
+    # two Flattens in a row are the same
+    nodes["g"] = ir.Flatten("g", input_shape=(4,))
+    edges = [("in", "d"), ("d", "a"), ("a", "f"), ("f", "g"), ("g", "b")]
+    with pytest.raises(nh.ValidationError, match=r"'a' reaches LIF population 'b'"):
+        nh.Network(nodes, edges, "loihi2")
+
+
+def test_direct_lif_to_lif_is_refused():
+    nodes = {"in": ir.InputNode("in", (4,)), "d": ir.Dense("d", weight=np.ones((4, 4))),
+             "a": _pop("a"), "b": _pop("b")}
+    with pytest.raises(nh.ValidationError, match=r"edge a -> b: populations connect through"):
+        nh.Network(nodes, [("in", "d"), ("d", "a"), ("a", "b")], "loihi2")
+
+
+def test_input_flatten_lif_is_allowed():
+    nodes = {"in": ir.InputNode("in", (2, 2)), "f": ir.Flatten("f", input_shape=(2, 2)),
+             "a": _pop("a")}
+    net = nh.Network(nodes, [("in", "f"), ("f", "a")], "loihi2")
+    assert net.through_flatten("f") == "in"
+
+
+@pytest.mark.parametrize("loop", [
+    ["f1", "f2"],                      # Flatten <-> Flatten
+    ["f1"],                            # a Flatten feeding itself
+    ["f1", "p1", "f2"],                # Flatten -> SumPool -> Flatten -> ...
+    ["d1", "f1"],                      # Dense -> Flatten -> Dense: no spike source
+])
+def test_stateless_loops_are_refused_and_do_not_hang(loop):
+    import signal
+
+    nodes = {"in": ir.InputNode("in", (1, 2, 2)), "a": _pop("a", 4)}
+    for name in loop:
+        if name.startswith("d"):  # (1, 2, 2) -> 4 -> Flatten (4,) is not (1, 2, 2): use (4,)
+            nodes[name] = ir.Dense(name, weight=np.ones((4, 4)))
+        elif name.startswith("f") and "d1" in loop:
+            nodes[name] = ir.Flatten(name, input_shape=(4,))
+        elif name.startswith("f"):
+            nodes[name] = ir.Flatten(name, input_shape=(1, 2, 2), start_dim=0, end_dim=0)
+        else:
+            nodes[name] = ir.SumPool2d(name, input_shape=(1, 2, 2), kernel_size=1, stride=1)
+    edges = [(loop[i], loop[(i + 1) % len(loop)]) for i in range(len(loop))]
+    old = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("hang")))
+    signal.alarm(5)
+    try:
+        with pytest.raises(nh.ValidationError) as err:
+            nh.Network(nodes, edges, "loihi2")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "a loop without a LIF population" in msg
+    for name in loop:
+        assert f"'{name}'" in msg
+
+
+def test_loop_through_a_population_is_recurrence_and_allowed():
+    nodes = {"in": ir.InputNode("in", (4,)), "d": ir.Dense("d", weight=np.ones((4, 4))),
+             "a": _pop("a"), "r": ir.Dense("r", weight=np.ones((4, 4)))}
+    net = nh.Network(nodes, [("in", "d"), ("d", "a"), ("a", "r"), ("r", "a")], "loihi2")
+    assert net.has_cycle()
+
+
+def test_projection_without_input_is_a_validation_error():
+    nodes = {"in": ir.InputNode("in", (4,)), "d": ir.Dense("d", weight=np.ones((4, 4)))}
+    with pytest.raises(nh.ValidationError, match="node 'd': Dense needs exactly one incoming edge, has 0"):
+        nh.Network(nodes, [], "loihi2")

@@ -349,7 +349,7 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
              for k, p in pops.items()}
     # what feeds each population: projections (delivered) or inputs (same step),
     # looking through Flatten nodes (a reshape of the flat activity)
-    feeds = {k: [_through_flatten(net, s) for s in net.predecessors(k)] for k in pops}
+    feeds = {k: [net.through_flatten(s) for s in net.predecessors(k)] for k in pops}
     result = EmulatorRun(num_steps=T, batch_size=B)
     if count_events:
         result.events = {k: {"u_wrap": np.zeros(B, np.int64), "v_clip": np.zeros(B, np.int64)}
@@ -417,12 +417,6 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
         for k, buf in bufs.items():
             getattr(result, var)[k] = buf.transpose(1, 0, 2)  # a (B, T, n) view, no copy
     return result
-
-
-def _through_flatten(net: ir.Network, name: str) -> str:
-    while isinstance(net.nodes[name], ir.Flatten):
-        (name,) = net.predecessors(name)
-    return name
 
 
 def _progress(it, total):
