@@ -409,8 +409,9 @@ def _kind(node) -> str:
 
 
 def _numeric(value, where: str, key: str, kind: str = "f") -> np.ndarray:
-    """``value`` as a real float64 (or int64 for ``kind="i"``) array, refusing
-    strings, objects, complex numbers and non-finite values (naming the index)."""
+    """``value`` as a real array (int64 for ``kind="i"``; otherwise as stored, not
+    copied), refusing strings, objects, complex numbers and non-finite values
+    (naming the first bad element's index)."""
     if hasattr(value, "detach"):  # a torch tensor left in a graph built in memory
         value = value.detach().cpu().numpy()
     if isinstance(value, (str, bytes)):
@@ -425,10 +426,11 @@ def _numeric(value, where: str, key: str, kind: str = "f") -> np.ndarray:
                               f"real numbers")
     if raw.dtype.kind in "SUO" or raw.dtype.kind not in "biuf":
         raise ValidationError(f"{where}: {key} holds {raw.dtype} values, expected numbers")
-    arr = raw.astype(np.float64)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = int(np.flatnonzero(bad.reshape(-1))[0])
+    if raw.dtype.kind != "f":  # integers and booleans are finite; no float copy of a big array
+        return raw.astype(np.int64) if kind == "i" else raw
+    arr = raw
+    if not np.isfinite(arr).all():
+        i = int(np.flatnonzero(~np.isfinite(arr.reshape(-1)))[0])
         raise ValidationError(f"{where}: {key} contains {arr.reshape(-1)[i]} at index "
                               f"{_index(arr.shape, i)} (every value must be finite)")
     if kind == "i":

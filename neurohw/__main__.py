@@ -1,0 +1,7 @@
+"""``python -m neurohw ...``: the same as the ``neurohw`` console script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
