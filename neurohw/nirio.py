@@ -8,10 +8,15 @@ and whose exact integers live in ``metadata["neurohw"]``:
   "dt": SECONDS}`` (plus ``"profile_spec"`` with every width for profiles
   other than the built-in ``loihi1``/``loihi2``);
 * ``CubaLIF`` (or ``LIF``/``IF``/``CubaLI``/``LI`` when read): ``du``, ``dv``,
-  ``vth``, ``bias_mant``, ``bias_exp``;
+  ``vth``, ``bias_mant``, ``bias_exp``, each a scalar or per neuron;
 * ``Linear``/``Affine``/``Conv2d``: ``weight`` (mantissas as given to Lava),
-  ``weight_exp``, ``num_weight_bits``, ``sign_mode``, ``num_message_bits`` and
-  ``delay`` where used.
+  ``weight_exp``, ``num_weight_bits``; optional ``sign_mode`` (derived from
+  the weights as Lava's ``Dense`` does when absent), ``num_message_bits``
+  (default 0) and ``delay``.
+
+The reader accepts every file the contract allows, whoever wrote it
+(``docs/file-formats.md``, "What a reader accepts"): a population's shape
+comes from the graph, numbers may be stored in any integer form.
 
 ``read(write(net))`` gives back the same integers, bit for bit.  A NIR graph
 without the metadata is a float (unquantized) network:
