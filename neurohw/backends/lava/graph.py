@@ -90,11 +90,10 @@ def _int(value) -> np.ndarray:
 
 def _neuron_array(pop: ir.LIFPopulation, param: str) -> np.ndarray:
     """0-d int64 when every neuron shares the value (Lava gets a scalar), else per neuron."""
-    single = pop.uniform(param) if hasattr(pop, "uniform") else None
+    single = pop.uniform(param)
     if single is not None:
         return _int(single)
-    arr = np.broadcast_to(np.asarray(getattr(pop, param)), tuple(pop.shape))
-    return arr.astype(np.int64)
+    return np.asarray(getattr(pop, param), dtype=np.int64)
 
 
 def lava_graph_spec(net: ir.Network) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
@@ -117,8 +116,7 @@ def lava_graph_spec(net: ir.Network) -> Tuple[Dict[str, Any], Dict[str, np.ndarr
             for p in ("du", "dv", "vth"):
                 params[key + p] = _neuron_array(node, p)
             for p in ("bias_mant", "bias_exp"):
-                params[key + p] = np.broadcast_to(np.asarray(getattr(node, p)),
-                                                  tuple(node.shape)).astype(np.int32)
+                params[key + p] = np.asarray(getattr(node, p), dtype=np.int32)  # per neuron
         elif isinstance(node, ir.Dense):
             nodes.append({"name": name, "kind": "Dense", "sign_mode": node.sign_mode,
                           "delays": node.delay is not None})
