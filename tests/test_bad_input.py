@@ -126,6 +126,10 @@ def _corpus(tmp):
         "node 'fc'", "unknown NIR node type 'Gaussian'", "NIR types: Input")
     add("lengths.nir", lambda p: _patch(p, lambda g: _replace(g["nodes/lif"], "v_threshold", np.ones(4))),
         "node 'lif'", "v_threshold", "(4,)", "tau", "(3,)")
+    add("missing_param.nir", lambda p: _patch(p, lambda g: g["nodes/lif"].__delitem__("v_threshold")),
+        "node 'lif' (LIF)", "parameter v_threshold is missing")
+    add("unknown_field.nir", lambda p: _patch(p, lambda g: g["nodes/fc"].create_dataset("gain", data=2.0)),
+        "node 'fc' (Affine)", "unknown field 'gain'", "weight, bias")
     add("string_tau.nir", lambda p: _patch(p, lambda g: _replace(g["nodes/lif"], "tau", "fast",
                                                                    dtype=h5py.string_dtype())),
         "node 'lif'", "tau", "string", "'fast'")
@@ -243,6 +247,52 @@ def test_in_memory_graphs_are_checked_too():
         assert frag in str(exc.value), str(exc.value)
 
 
+def test_geometry_and_shapes_in_memory():
+    """Conv/pool geometry and inferred shapes when the file declares no input_shape."""
+    def conv(**kw):
+        p = dict(input_shape=None, weight=np.ones((2, 1, 5, 5)), stride=1, padding=0, dilation=1,
+                 groups=1, bias=np.zeros(2))
+        p.update(kw)
+        return nir.Conv2d(**p)
+
+    def graph(mid, in_shape=(1, 3, 3), pop=(2,)):
+        nodes = {"input": nir.Input(input_type={"input": np.array(in_shape)}), "mid": mid,
+                 "flat": nir.Flatten(input_type={"input": None}, start_dim=0, end_dim=-1),
+                 "fc": nir.Linear(np.ones((pop[0], 2))), "lif": _lif(pop[0]),
+                 "output": nir.Output(output_type={"output": np.array(pop)})}
+        edges = [("input", "mid"), ("mid", "flat"), ("flat", "fc"), ("fc", "lif"), ("lif", "output")]
+        return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+    cases = [
+        (conv(), "node 'mid': kernel 5x5", "padded input (3 + 2*0 = 3)"),
+        (conv(padding=1, dilation=2), "node 'mid': kernel 5x5", "span 9"),
+        (conv(stride=np.array([1, 0])), "node 'mid': stride[1]=0 must be >= 1"),
+        (conv(weight=np.ones((2, 2, 3, 3))), "input has 1 channels", "takes 2"),
+        (conv(weight=np.ones((3, 1, 1, 1)), groups=2), "groups=2 does not divide the 3 output"),
+        (nir.SumPool2d(kernel_size=np.array([0, 2]), stride=np.array([1, 1]), padding=np.array([0, 0])),
+         "node 'mid': kernel_size[0]=0 must be >= 1"),
+        (nir.AvgPool2d(kernel_size=np.array([4, 4]), stride=np.array([1, 1]), padding=np.array([0, 0])),
+         "node 'mid': kernel 4x4", "padded input"),
+        (nir.Conv1d(input_shape=None, weight=np.ones((2, 1, 3, 3)), stride=1, padding=0, dilation=1,
+                    groups=1, bias=np.zeros(2)), "node 'mid': weight has shape (2, 1, 3, 3); expected 3-D"),
+    ]
+    for mid, *frags in cases:
+        with pytest.raises(ValidationError) as exc:
+            validate_float_graph(graph(mid), "g")
+        for frag in frags:
+            assert frag in str(exc.value), (frag, str(exc.value))
+    # a fitting pooling: (1, 3, 3) -> 2x2 windows, stride 1 -> (1, 2, 2) = 4 values, fc takes 2
+    pool = nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([1, 1]), padding=np.array([0, 0]))
+    with pytest.raises(ValidationError, match=r"node 'fc': weight \(2, 2\) takes 2 inputs, the input "
+                                              r"has shape \(4,\)"):
+        validate_float_graph(graph(pool), "g")
+    # an inferred output above the per-node limit is refused before anything is allocated
+    big = conv(weight=np.ones((2, 1, 1, 1)))
+    with pytest.raises(ValidationError, match=r"node 'mid': output shape=\[2, 3000, 3000\] declares "
+                                              r"18000000 elements"):
+        validate_float_graph(graph(big, in_shape=(1, 3000, 3000)), "g")
+
+
 def test_nested_graphs_still_validate(tmp_path):
     sub = nir.NIRGraph(nodes=_base(), edges=list(EDGES), type_check=False)
     outer = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([N_IN])}),
@@ -270,6 +320,14 @@ def test_limits_come_from_the_environment(tmp_path, monkeypatch):
     load_nir(p)
     monkeypatch.setenv("NEUROHW_MAX_NEURONS", "2")
     with pytest.raises(FileFormatError, match=r"node 'input' \(Input\): shape=\[4\] declares 4"):
+        load_nir(p)
+    monkeypatch.setenv("NEUROHW_MAX_NEURONS", "10")
+    monkeypatch.setenv("NEUROHW_MAX_TOTAL_NEURONS", "5")
+    nodes = _base(fc2=nir.Linear(np.ones((3, 3))), lif2=_lif(3))
+    _write(p, nodes, [("input", "fc"), ("fc", "lif"), ("lif", "fc2"), ("fc2", "lif2"),
+                      ("lif2", "output")])
+    with pytest.raises(FileFormatError, match=r"node 'lif2' \(LIF\): the network has more than 5 "
+                                              r"neurons in all \(NEUROHW_MAX_TOTAL_NEURONS"):
         load_nir(p)
     monkeypatch.setenv("NEUROHW_MAX_NEURONS", "lots")
     with pytest.raises(ValidationError, match=r"NEUROHW_MAX_NEURONS='lots' is not an integer"):
