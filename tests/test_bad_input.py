@@ -237,6 +237,13 @@ def test_in_memory_graphs_are_checked_too():
         (_base(rec=nir.Linear(np.ones((3, 3)))), EDGES + [("lif", "rec"), ("rec", "lif")], None),
         (_base(), EDGES + [("lif", "lif")], "input lif -> lif has no weighted node"),
     ]
+    mutated = [("tau", "fast", "node 'lif': tau='fast' is a string"),
+               ("v_threshold", np.ones(3) * 1j, "node 'lif': v_threshold is complex"),
+               ("v_leak", np.zeros(5), "node 'lif': parameter v_leak has shape (5,) but tau has (3,)")]
+    for key, value, frag in mutated:
+        nodes = _base()
+        setattr(nodes["lif"], key, value)
+        cases.append((nodes, EDGES, frag))
     for nodes, edges, frag in cases:
         g = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
         if frag is None:
