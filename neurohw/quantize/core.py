@@ -53,6 +53,14 @@ __all__ = ["NeuronMap", "ProjectionMap", "neuron_params", "choose_scale", "quant
 
 SPIKING = ("LIF", "CubaLIF", "IF", "Threshold")
 
+THRESHOLD_WEIGHT = 1.0
+"""Weight of ``log2(threshold)`` against ``log2(tau)`` when neurons are clustered into types
+(a factor 2 in either counts the same).  A shared threshold mantissa costs only precision
+(each neuron's threshold stays exact through its scale) while a shared time constant changes
+the dynamics, yet weights 0, 0.25 and 1 tracked the float model equally well on random
+heterogeneous CubaLIF layers (K = 2, 4, 8; spike-count correlation within run-to-run spread),
+so the plain choice stays."""
+
 
 def _field(node, name: str, shape, where: str, default=None) -> np.ndarray:
     value = getattr(node, name, None)
@@ -342,7 +350,7 @@ def neuron_params(name: str, node, shape, dt: float, source: str = "graph",
         _check_tau(tau, dt, where, p)
     feats = [np.log2(tau) for tau in taus.values()]
     if v_th is not None:
-        feats.append(np.log2(v_th))
+        feats.append(THRESHOLD_WEIGHT * np.log2(v_th))
     features = np.stack(feats, axis=1) if feats else np.zeros((size, 0))
     types = cluster_types(features, k)
     ng = int(types.max()) + 1 if size else 1

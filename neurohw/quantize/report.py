@@ -254,15 +254,15 @@ def format_report(model, ev: Optional[Evaluation] = None) -> str:
     if warnings:
         lines += [f"WARNING: {w}" for w in warnings] + [""]
     lines.append("populations")
-    hdr = (f"  {'name':<14}{'type':<9}{'n':>6}{'du':>11}{'dv':>11}{'vth':>15}"
-           f"{'tau_mem->eff (s)':>26}{'lat':>5}")
+    hdr = (f"  {'name':<14}{'type':<9}{'n':>6}{'du':>12}{'dv':>12}{'vth':>16}"
+           f"{'tau_mem->eff (s)':>42}{'lat':>5}")
     if ev is not None:
         hdr += f"{'corr':>7}{'rate f/c':>14}{'1st shift':>10}{'wraps':>7}{'clips':>7}"
     lines.append(hdr)
     for name, nm in model.neurons.items():
         taus = f"{_span(nm.tau_mem_s)} -> {_span(nm.tau_mem_eff_s)}"
-        row = (f"  {name:<14}{nm.kind:<9}{nm.size:>6}{_span(nm.du, '{}'):>11}"
-               f"{_span(nm.dv, '{}'):>11}{_span(nm.vth, '{}'):>15}{taus:>26}"
+        row = (f"  {name:<14}{nm.kind:<9}{nm.size:>6}{' ' + _span(nm.du, '{}'):>12}"
+               f"{' ' + _span(nm.dv, '{}'):>12}{' ' + _span(nm.vth, '{}'):>16}{' ' + taus:>42}"
                f"{model.latency[name]:>5}")
         if ev is not None:
             r = ev.layers[name]
