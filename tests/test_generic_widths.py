@@ -212,3 +212,36 @@ def test_trained_model_keeps_its_accuracy_under_other_widths(spec):
     assert ev.accuracy_chip >= ev.accuracy_float - 0.03, (spec, ev.accuracy_chip, ev.accuracy_float)
     for name, r in ev.layers.items():
         assert r["count_corr"] > 0.98, (spec, name, r)
+
+
+@pytest.mark.parametrize("fields", [dict(weight_bits=4, bias_bits=6),
+                                    dict(weight_bits=12, bias_bits=20, bias_exp_min=-2, bias_exp_max=2),
+                                    dict(weight_bits=8, weight_exp_min=-2, weight_exp_max=2, bias_bits=9)])
+def test_weight_and_bias_ranges_follow_the_profile(fields):
+    rng = np.random.default_rng(len(fields))
+    n, n_in = 10, 16
+    w = rng.normal(0.0, 1.0, (n, n_in))
+    nodes = {"input": nir.Input(input_type={"input": np.array([n_in])}),
+             "fc": nir.Affine(w, rng.normal(0.0, 0.3, n)), "l": _lif(n),
+             "output": nir.Output(output_type={"output": np.array([n])})}
+    g = nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "l"), ("l", "output")],
+                     type_check=False)
+    profile = generic(**fields)
+    m = quantize(g, profile, dt=DT)
+    (proj,) = m.network.projections.values()
+    lo, hi = profile.weight_range(proj.sign_mode)
+    assert lo <= proj.weight.min() and proj.weight.max() <= hi
+    assert profile.weight_exp_min <= proj.weight_exp <= profile.weight_exp_max
+    assert proj.num_weight_bits == profile.weight_bits
+    # the wider the mantissa, the smaller the weight error
+    assert m.projections[0].weight_error < 2.0 ** (2 - profile.weight_bits)
+    pop = m.network.populations["l"]
+    b_lo, b_hi = profile.range_of("bias_mant")
+    assert b_lo <= pop.bias_mant.min() and pop.bias_mant.max() <= b_hi
+    assert profile.bias_exp_min <= pop.bias_exp.min() and pop.bias_exp.max() <= profile.bias_exp_max
+    nm = m.neurons["l"]
+    eff = pop.bias_mant.astype(float) * 2.0 ** pop.bias_exp.astype(float)
+    # rounded to the nearest multiple of 2**bias_exp, the smallest exponent whose mantissa fits
+    assert np.all(np.abs(eff - nm.bias_target) <= 0.5 * 2.0 ** pop.bias_exp + 1e-9)
+    smaller = pop.bias_exp > profile.bias_exp_min
+    assert np.all(np.abs(nm.bias_target[smaller]) / 2.0 ** (pop.bias_exp[smaller] - 1) > b_hi - 0.5)
