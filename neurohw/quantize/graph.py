@@ -22,12 +22,13 @@ import numpy as np
 
 from ..emulate.steps import conv_gather_index
 from ..errors import ValidationError
+from ..validate import NEURON_NODE_TYPES, WEIGHTED_TYPES
 
 __all__ = ["NEURON_TYPES", "LINEAR_TYPES", "Path", "FloatGraph", "analyze", "apply_linear"]
 
-NEURON_TYPES = ("LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "Threshold")
-LINEAR_TYPES = ("Affine", "Linear", "Scale", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d",
-                "Flatten", "Delay")
+# one home for the type lists: neurohw.validate (checked there before analyze runs)
+NEURON_TYPES = NEURON_NODE_TYPES
+LINEAR_TYPES = WEIGHTED_TYPES + ("Flatten", "Delay")
 _MAX_COMPOSED = 50_000_000  # entries of a composed dense matrix (400 MB of float64)
 
 
@@ -241,11 +242,10 @@ def analyze(graph, source: str = "graph") -> FloatGraph:
     stateless node, Delay nodes anywhere but just before a neuron.
     """
     from ..nirgraph import flatten_graph
-    from ..validate import validate_float_graph
+    from ..validate import CHIP_NODE_TYPES, validate_float_graph
 
     # every check that needs no chip profile, before any work (one-line errors)
-    validate_float_graph(graph, source, chip=True,
-                         supported=("Input", "Output") + LINEAR_TYPES + NEURON_TYPES)
+    validate_float_graph(graph, source, chip=True, supported=CHIP_NODE_TYPES)
     nodes, edges = flatten_graph(graph)
     for name, node in nodes.items():
         t = _tname(node)
