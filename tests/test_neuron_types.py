@@ -225,3 +225,37 @@ def test_per_neuron_quantized_network_is_bit_exact_with_lava():
     assert m.neurons["l1"].parameter_sets() == n_h
     res = verify_against_lava(m.network, x[0].astype(np.int64))
     assert res.bit_exact, res
+
+
+def test_conv_population_with_per_channel_parameters():
+    """Channels may differ (one scale per channel is all a convolution needs); K merges them."""
+    rng = np.random.default_rng(1)
+    c, hw = 4, (6, 6)
+    per_ch = lambda v: np.broadcast_to(np.asarray(v, float)[:, None, None], (c,) + hw).copy()  # noqa: E731
+    lif = nir.LIF(tau=per_ch([2e-3, 4e-3, 8e-3, 16e-3]), r=per_ch(np.ones(c)), v_leak=per_ch(np.zeros(c)),
+                  v_threshold=per_ch([0.5, 1.0, 1.5, 0.8]), v_reset=per_ch(np.zeros(c)))
+    conv = nir.Conv2d(input_shape=hw, weight=rng.normal(0.3, 0.5, (c, 2, 3, 3)), stride=1, padding=1,
+                      dilation=1, groups=1, bias=np.zeros(c))
+    nodes = {"input": nir.Input(input_type={"input": np.array([2, *hw])}), "conv": conv, "l1": lif,
+             "output": nir.Output(output_type={"output": np.array([c, *hw])})}
+    g = nir.NIRGraph(nodes=nodes, edges=[("input", "conv"), ("conv", "l1"), ("l1", "output")],
+                     type_check=False)
+    x = (rng.random((4, 40, 72)) < 0.4).astype(np.int8)
+    corr = {}
+    for k in (None, 2, 1):
+        m = quantize(g, "loihi2", dt=DT, calibrate=x, neuron_types=k)
+        pop = m.network.populations["l1"]
+        assert pop.shape == (c, *hw)
+        assert m.neurons["l1"].parameter_sets() == (c if k is None else k)
+        for p in (pop.du, pop.dv, pop.vth):  # uniform within each channel
+            assert np.all(p == p[:, :1, :1])
+        corr[k] = evaluate(m, x).layers["l1"]["count_corr"]
+        if k is None:
+            assert np.array_equal(pop.dv[:, 0, 0], np.rint(4096 * DT / np.array([2e-3, 4e-3, 8e-3, 16e-3])))
+            per_neuron = m
+    assert corr[None] > 0.99 and corr[None] > corr[1] + 0.03
+    pytest.importorskip("lava")
+    from neurohw.verify import verify_against_lava
+
+    res = verify_against_lava(per_neuron.network, x[0, :15].astype(np.int64))
+    assert res.bit_exact, res
