@@ -539,7 +539,9 @@ def scale_caps(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareProf
 def quantize_weights(x: np.ndarray, profile: HardwareProfile, where: str,
                      notes: List[str], e_min: Optional[int] = None,
                      constraints: Optional[Dict[str, Tuple[int, int]]] = None) -> Tuple[np.ndarray, int, str]:
-    """Mantissas, exponent and sign mode for target increments ``x`` (``w * 2**e``, in units of ``2**act_shift``).
+    """Mantissas, exponent and sign mode for target increments ``x`` (``w * 2**e``).
+
+    Increments are in units of ``2**act_shift`` chip units, the input gain.
 
     ``x`` is ``S_i g_i A_ij / 2**act_shift`` (float).  Returns int64 mantissas already
     on Lava's grid (even in mixed mode) so Lava's truncation changes nothing.
