@@ -67,9 +67,10 @@ def load_nir(path: PathLike, infer_types: bool = True, limits=None):
     check_nir_file(path, limits)
     nir = _nir()
     first: Optional[Exception] = None
-    for type_check in ((True, False) if infer_types else (False,)):
+    readers = (lambda: nir.read(path, type_check=True), lambda: _read_unchecked(path))
+    for read in (readers if infer_types else readers[1:]):
         try:
-            graph = nir.read(path, type_check=type_check)
+            graph = read()
             break
         except Exception as exc:  # nir raises many kinds; all mean "bad file" here
             first = first or exc
@@ -78,6 +79,31 @@ def load_nir(path: PathLike, infer_types: bool = True, limits=None):
     if not isinstance(graph, nir.NIRGraph):
         graph = nir.NIRGraph(nodes={"node": graph}, edges=[], type_check=False)
     return graph
+
+
+def _read_unchecked(path: Path):
+    """``nir.read(path, type_check=False)``, but without type checks in nested graphs
+    too (NIR 1.0.8 checks those regardless), and with a Conv's optional
+    ``input_shape`` allowed to be absent: shapes are then checked, naming the
+    node, by :func:`neurohw.validate.validate_float_graph` or the quantized reader."""
+    import h5py
+    from nir.serialization import hdf2dict
+
+    nir = _nir()
+    with h5py.File(path, "r") as f:
+        data = hdf2dict(f["node"])
+
+    def relax(d):
+        if d.get("type") == "NIRGraph":
+            d["type_check"] = False
+            for child in d.get("nodes", {}).values():
+                if isinstance(child, dict):
+                    relax(child)
+        elif d.get("type") in ("Conv1d", "Conv2d"):
+            d.setdefault("input_shape", None)
+
+    relax(data)
+    return nir.dict2NIRNode(data)
 
 
 def meta_of(obj) -> Dict[str, Any]:

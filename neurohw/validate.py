@@ -160,6 +160,8 @@ class _Scan:
         if arr.dtype.kind == "f" and not (np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
             self.fail(f"{where}: {field}={arr.tolist()} must be whole numbers")
         dims = tuple(int(v) for v in arr)
+        if not dims:
+            self.fail(f"{where}: {field}=[] names no size; expected at least one")
         if any(d < 1 for d in dims):
             self.fail(f"{where}: {field}={list(dims)}: every size must be >= 1")
         n = int(np.prod(dims, dtype=object)) if dims else 1
@@ -523,6 +525,8 @@ class _NodeCheck:
             self._shape_ok(shape, "output_type")
 
     def _shape_ok(self, shape: Shape, key: str) -> None:
+        if not shape:
+            raise ValidationError(f"{self.where}: {key}=[] names no size; expected at least one")
         if any(d < 1 for d in shape):
             raise ValidationError(f"{self.where}: {key}={list(shape)}: every size must be >= 1")
         if _prod(shape) > self.limits.max_neurons:
@@ -766,6 +770,46 @@ def _check_structure(graph, source: str, prefix: str = "") -> None:
             _check_structure(node, source, f"{prefix}{name}.")
 
 
+def _nested_ports(graph, prefix: str = "") -> List[Tuple[str, str, Optional[Shape], List[str]]]:
+    """The Input/Output nodes of every nested graph, which inlining removes:
+    ``(flat name, "Input"|"Output", declared shape, flat names of the inner nodes
+    they feed / read)``, so their declared shapes can still be checked."""
+    import nir
+
+    ports = []
+    for name, node in graph.nodes.items():
+        if not isinstance(node, nir.NIRGraph):
+            continue
+        full = f"{prefix}{name}."
+        for pname, pnode in node.nodes.items():
+            kind = _kind(pnode)
+            if kind == "Input":
+                inner = [full + d for s, d in node.edges if s == pname]
+                ports.append((full + pname, kind, _declared(pnode, "input_type"), inner))
+            elif kind == "Output":
+                inner = [full + s for s, d in node.edges if d == pname]
+                ports.append((full + pname, kind, _declared(pnode, "output_type"), inner))
+        ports.extend(_nested_ports(node, full))
+    return ports
+
+
+def _check_ports(ports, nodes, preds, out, source: str) -> None:
+    for port, kind, declared, inner in ports:
+        if declared is None:
+            continue
+        sub = port.rsplit(".", 1)[0]
+        if kind == "Input":  # what arrives from outside the nested graph
+            arriving = [(p, out[p]) for t in inner if t in nodes for p in preds[t]
+                        if not p.startswith(sub + ".") and p in out]
+        else:
+            arriving = [(p, out[p]) for p in inner if p in out]
+        for p, shape in arriving:
+            if _prod(shape) != _prod(declared):
+                raise ValidationError(
+                    f"{source}: node '{port}' ({kind} of nested graph '{sub}'): declares shape "
+                    f"{list(declared)} but '{p}' carries {tuple(shape)}")
+
+
 def _find_stateless_loop(nodes, edges) -> Optional[List[str]]:
     """A cycle made only of stateless nodes, as a list of names (first == last), or None."""
     stateless = {n for n, v in nodes.items() if _kind(v) in STATELESS_TYPES}
@@ -902,6 +946,7 @@ def validate_float_graph(graph, source: str = "graph", chip: bool = True,
         seeded.add(n)
         out[n] = checks[n].out_shape(checks[n].own_in)
         queue.append(n)
+    _check_ports(_nested_ports(graph), nodes, preds, out, source)
     if chip:
         for n in nodes:
             if n not in out:

@@ -300,7 +300,7 @@ def test_geometry_and_shapes_in_memory():
         validate_float_graph(graph(big, in_shape=(1, 3000, 3000)), "g")
 
 
-def test_nested_graphs_still_validate(tmp_path):
+def test_nested_graphs_still_validate(tmp_path, capsys):
     sub = nir.NIRGraph(nodes=_base(), edges=list(EDGES), type_check=False)
     outer = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([N_IN])}),
                                 "sub": sub,
@@ -310,6 +310,16 @@ def test_nested_graphs_still_validate(tmp_path):
     nir.write(p, outer)
     shapes = validate_float_graph(read_float_nir(p), str(p))
     assert shapes["sub.lif"] == (N_HID,)
+    # a nested graph's Input declares a shape other than what arrives: refused, naming it
+    # (inlining drops the nested Input node, so this is checked separately)
+    with h5py.File(p, "r+") as f:
+        _replace(f["node/nodes/sub/nodes/input"], "shape", np.array([N_IN + 1]))
+    with pytest.raises(ValidationError, match=r"node 'sub.input' \(Input of nested graph 'sub'\): "
+                                              r"declares shape \[5\] but 'input' carries \(4,\)"):
+        read_float_nir(p)
+    for argv in (["inspect", str(p)], ["quantize", str(p), "-o", str(tmp_path / "q.nir")]):
+        assert main(argv) == 2
+        assert "node 'sub.input'" in _one_line(capsys.readouterr().err)
     bad = nir.NIRGraph(nodes=_base(lif=_lif(3, tau=np.array([1e-2, -1.0, 1e-2]))), edges=list(EDGES),
                        type_check=False)
     outer.nodes["sub"] = bad
