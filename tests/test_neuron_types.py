@@ -259,3 +259,44 @@ def test_conv_population_with_per_channel_parameters():
 
     res = verify_against_lava(per_neuron.network, x[0, :15].astype(np.int64))
     assert res.bit_exact, res
+
+
+def _random_neuron(rng, kind, n):
+    ts, tm, th = _het(rng, n)
+    if rng.random() < 0.3:  # some populations share their parameters
+        ts, tm, th = np.full(n, ts[0]), np.full(n, tm[0]), np.full(n, th[0])
+    if kind == "LIF":
+        return nir.LIF(tau=tm, r=np.ones(n), v_leak=np.zeros(n), v_threshold=th, v_reset=np.zeros(n))
+    if kind == "IF":
+        return nir.IF(r=np.full(n, 300.0), v_threshold=th, v_reset=np.zeros(n))
+    if kind == "LI":
+        return nir.LI(tau=tm, r=np.ones(n), v_leak=np.zeros(n))
+    return _cuba(ts, tm, th)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(40))
+def test_random_heterogeneous_networks_across_k_and_profiles_slow(seed):
+    rng = np.random.default_rng(100 + seed)
+    n_in, n_h, n_out = int(rng.integers(5, 30)), int(rng.integers(5, 60)), int(rng.integers(2, 10))
+    hidden = _random_neuron(rng, rng.choice(["LIF", "CubaLIF", "IF"]), n_h)
+    readout = _random_neuron(rng, rng.choice(["LIF", "CubaLIF", "LI"]), n_out)
+    g = _net([hidden, readout], [rng.normal(0.3, 1.0, (n_h, n_in)), rng.normal(0.3, 1.0, (n_out, n_h))],
+             n_in)
+    x = (rng.random((8, 60, n_in)) < 0.3).astype(np.int8)
+    profile = ["loihi2", "generic(decay_bits=10)", "generic(act_shift=5,state_bits=20)"][seed % 3]
+    corr = {}
+    for k in (None, 1, 3):
+        m = quantize(g, profile, dt=DT, calibrate=x, neuron_types=k)
+        m.network.validate()
+        for name in ("l1", "l2"):
+            t = _triples(m.network.populations[name])
+            assert len(np.unique(t, axis=0)) <= (k or len(t))
+            types = m.neurons[name].types
+            assert all(len(np.unique(t[types == j], axis=0)) == 1 for j in np.unique(types))
+        ev = evaluate(m, x)
+        if "count_corr" in ev.layers["l1"]:
+            corr[k] = ev.layers["l1"]["count_corr"]
+    if corr and not np.isnan(corr[None]):
+        assert corr[None] > 0.9, corr
+        assert np.isnan(corr[1]) or corr[None] >= corr[1] - 0.02, corr
