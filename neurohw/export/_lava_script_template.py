@@ -43,7 +43,10 @@ NETWORK = json.loads(r"""__NETWORK_JSON__""")
 
 # ---------------------------------------------------------------------------
 # Shared with neurohw's Lava backend (copied in by the exporter, do not edit):
-# the Python 3.11 import fix of lava-nc 0.10.0 and the process-graph builder.
+# the Python 3.11 import fix of lava-nc 0.10.0 (install_var_model_patch) and
+# the process-graph builder (build_lava_graph, attach_monitors, run_fixed_pt),
+# the very code neurohw.backends.lava runs (neurohw/backends/lava/_compat.py,
+# _builder.py).
 #
 # lava/magma/compiler/var_model.py uses an instance of the (non-frozen)
 # dataclass ByteEncoder as a default value of dataclass fields; Python 3.11
