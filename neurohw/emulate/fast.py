@@ -99,6 +99,25 @@ if _nb is not None:
             counts[0, b] += cw
             counts[1, b] += cc
 
+    def _lif_body_uniform(u, v, a, prm, bias, s_out, counts):
+        # the same step with du, dv, vth shared by all neurons (held in registers):
+        # prm = act_shift, half, decay_bits, decay_u, decay_v, vth_scaled
+        B, n = u.shape
+        shift, half, dshift, du, dv, vth = prm[0], prm[1], prm[2], prm[3], prm[4], prm[5]
+        for b in _nb.prange(B):
+            cw = 0
+            cc = 0
+            for i in range(n):
+                uu, vv, s, uw, vc = _one(u[b, i], v[b, i], a[b, i], du, dv, bias[i], vth,
+                                         shift, half, dshift)
+                u[b, i] = uu
+                v[b, i] = vv
+                s_out[b, i] = s
+                cw += uw
+                cc += vc
+            counts[0, b] += cw
+            counts[1, b] += cc
+
     def _sum_body(s, wt, out):
         B, n_in = s.shape
         n_out = wt.shape[1]
@@ -112,6 +131,7 @@ if _nb is not None:
 
     # (serial, parallel) compilations of the same bodies
     _kernels = tuple(_jit(parallel=p)(_lif_body) for p in (False, True))
+    _kernels_uniform = tuple(_jit(parallel=p)(_lif_body_uniform) for p in (False, True))
     _sums = tuple(_jit(parallel=p)(_sum_body) for p in (False, True))
 
 
@@ -152,22 +172,32 @@ class LIFStepper:
     ``u``, ``v`` are int64 ``(B, n)`` and updated in place; ``spikes`` (bool
     ``(B, n)``) receives each step's spikes; ``counts[0]``/``counts[1]`` (int64
     ``(B,)`` each) grow by the neurons whose ``u`` wrapped at 24 bits / whose ``v``
-    saturated.  ``p`` is a :class:`.steps.LIFParams` (scalars or per-neuron arrays).  Calling it with the summed
-    synaptic input ``a`` (int64 or int32 ``(B, n)``, C-contiguous; widened to
+    saturated.  ``p`` is a :class:`.steps.LIFParams` (scalars or per-neuron arrays;
+    when du, dv and vth are all scalars a kernel holding them in registers runs).
+    Calling it with the summed synaptic input ``a`` (int64 or int32 ``(B, n)``, C-contiguous; widened to
     int64 inside before any shift) runs one step.
     """
 
     def __init__(self, p, u: np.ndarray, v: np.ndarray):
         B, n = u.shape
         self.u, self.v = u, v
-        self.prm = np.array([p.act_shift, p.half, p.decay_bits], np.int64)
-        # per-neuron table (4, n): scalars are broadcast, so one kernel serves both
-        self.per = np.ascontiguousarray(np.stack(
-            [np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
-             for x in (p.decay_u, p.decay_v, p.bias, p.vth_scaled)]))
+        par = B >= PARALLEL_MIN_BATCH
+        shared = [p.decay_u, p.decay_v, p.vth_scaled]
+        if all(np.ndim(x) == 0 for x in shared):
+            # du, dv, vth shared: kept in registers (about 10 % faster on large populations)
+            self.prm = np.array([p.act_shift, p.half, p.decay_bits] + [int(x) for x in shared],
+                                np.int64)
+            self.per = np.ascontiguousarray(np.broadcast_to(p.bias, (n,)), dtype=np.int64)
+            self.kernel = _kernels_uniform[par]
+        else:
+            self.prm = np.array([p.act_shift, p.half, p.decay_bits], np.int64)
+            # per-neuron table (4, n): decay_u, decay_v, bias, vth_scaled (scalars broadcast)
+            self.per = np.ascontiguousarray(np.stack(
+                [np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
+                 for x in (p.decay_u, p.decay_v, p.bias, p.vth_scaled)]))
+            self.kernel = _kernels[par]
         self.spikes = np.zeros((B, n), bool)
         self.counts = np.zeros((2, B), np.int64)
-        self.kernel = _kernels[B >= PARALLEL_MIN_BATCH]
 
     def __call__(self, a: np.ndarray) -> np.ndarray:
         if not (a.flags.c_contiguous and a.dtype in (np.int64, np.int32)):
