@@ -45,6 +45,12 @@ MODEL = HERE / "models" / "digits.nir"
 DATA = HERE / "models" / "digits_data.npz"
 
 
+
+def _vth_text(pop) -> str:
+    """A population's threshold mantissa: one value, or min..max when per neuron."""
+    one = pop.uniform("vth")
+    return str(one) if one is not None else f"{int(pop.vth.min())}..{int(pop.vth.max())}"
+
 def _lava_accuracy(model, x, y, n):
     """Run n test samples through Lava; returns (accuracy, all bit-exact, seconds)."""
     from neurohw.backends.lava import run_lava
@@ -155,7 +161,7 @@ def main(argv=None) -> int:
         correct += int(got[out_pop][lat:].sum(axis=0).argmax() == y_test[i])
     acc_netx = correct / n
     print(f"      netx HDF5 {out / 'digits.net'} (weight_exp 0 variant, vth "
-          f"{', '.join(str(p.vth) for p in model_nx.network.populations.values())}): real netx "
+          f"{', '.join(_vth_text(p) for p in model_nx.network.populations.values())}): real netx "
           f"loader + Lava on {n} samples, {'bit-exact' if nx_exact else 'NOT bit-exact'} "
           f"with the emulator")
 
