@@ -99,8 +99,27 @@ def _read_unchecked(path: Path):
             for child in d.get("nodes", {}).values():
                 if isinstance(child, dict):
                     relax(child)
-        elif d.get("type") in ("Conv1d", "Conv2d"):
+            return
+        if d.get("type") in ("Conv1d", "Conv2d"):
             d.setdefault("input_shape", None)
+        # one-value fields as NIR's constructors expect them: a shape as a 1-D array,
+        # a scalar (groups, Flatten dims, Conv1d's spatial input size) as an int
+        for key in ("shape", "input_type"):
+            v = d.get(key)
+            if isinstance(v, (np.ndarray, np.generic, int, float)) and np.ndim(v) == 0:
+                d[key] = np.asarray(v).reshape(1)
+        scalars = ("groups", "start_dim", "end_dim") + (("input_shape",) if d.get("type") == "Conv1d" else ())
+        if d.get("type") == "Conv1d":
+            scalars += ("stride", "padding", "dilation")
+        for key in scalars:
+            v = d.get(key)
+            if isinstance(v, (np.ndarray, np.generic)) and v.size == 1 and v.dtype.kind in "iuf":
+                d[key] = int(np.asarray(v).reshape(-1)[0])
+        if d.get("type") in ("Conv2d", "SumPool2d", "AvgPool2d"):  # one value for both axes
+            for key in ("stride", "padding", "dilation", "kernel_size"):
+                v = d.get(key)
+                if isinstance(v, (np.ndarray, np.generic)) and v.size == 1 and v.dtype.kind in "iuf":
+                    d[key] = np.repeat(np.asarray(v).reshape(-1), 2)
 
     relax(data)
     return nir.dict2NIRNode(data)

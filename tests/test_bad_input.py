@@ -457,3 +457,30 @@ def test_console_script_sample(corpus, tmp_path, quantized):
     line = _one_line(proc.stderr)
     assert "node 'lif'" in line and "tau[1]=0" in line
     assert not (tmp_path / "o.nir").exists()
+
+
+def test_one_value_fields_in_any_layout_are_read(tmp_path):
+    """Fields NIR's constructors want as an int or a pair, stored as 1-element arrays (or a
+    shape stored as a scalar), are read as such rather than failing inside nir.read."""
+    sub = nir.NIRGraph(nodes=_base(), edges=list(EDGES), type_check=False)
+    g = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([1, 6, 6])}),
+        "conv": nir.Conv2d(input_shape=np.array([6, 6]), weight=np.ones((2, 1, 3, 3)), stride=1,
+                           padding=np.array([1, 1]), dilation=1, groups=1, bias=np.zeros(2)),
+        "lif": nir.LIF(**{k: np.full((2, 6, 6), v) for k, v in dict(
+            tau=1e-2, r=1.0, v_leak=0.0, v_threshold=1.0, v_reset=0.0).items()}),
+        "flat": nir.Flatten(input_type={"input": np.array([72])}, start_dim=0, end_dim=-1),
+        "fc": nir.Affine(weight=np.ones((N_IN, 72)), bias=np.zeros(N_IN)),
+        "sub": sub, "output": nir.Output(output_type={"output": np.array([N_HID])})},
+        edges=[("input", "conv"), ("conv", "lif"), ("lif", "flat"), ("flat", "fc"), ("fc", "sub"),
+               ("sub", "output")], type_check=False)
+    p = tmp_path / "layouts.nir"
+    nir.write(p, g)
+    with h5py.File(p, "r+") as f:
+        conv = f["node/nodes/conv"]
+        _replace(conv, "padding", np.array([1]))
+        _replace(conv, "groups", np.array([1]))
+        _replace(f["node/nodes/flat"], "input_type", np.int64(72))
+        _replace(f["node/nodes/flat"], "end_dim", np.array([-1]))
+    shapes = validate_float_graph(read_float_nir(p), str(p))
+    assert shapes["conv"] == (2, 6, 6) and shapes["flat"] == (72,) and shapes["sub.lif"] == (N_HID,)
