@@ -484,3 +484,58 @@ def test_one_value_fields_in_any_layout_are_read(tmp_path):
         _replace(f["node/nodes/flat"], "end_dim", np.array([-1]))
     shapes = validate_float_graph(read_float_nir(p), str(p))
     assert shapes["conv"] == (2, 6, 6) and shapes["flat"] == (72,) and shapes["sub.lif"] == (N_HID,)
+
+
+_MUTANTS = [np.array([0]), np.array([-1, 2]), np.array([np.nan]), np.array(b"same"), np.ones((2, 2, 2)),
+            np.array([1.5, 2.0]), np.array(3), np.zeros((0,)), np.array([1j]), np.array([10**6, 10**6]),
+            np.ones(5), np.array([[b"a", b"b"]], dtype=object), np.array(-5), None]
+
+
+def _mutation_sweep(tmp_path, capsys, seed: int, count: int):
+    """Replace or delete random datasets of valid files; every result is either accepted
+    (exit 0) or refused with exit 2 and one line, never an internal error or a bare
+    'malformed NIR (...)' from inside nir.read."""
+    from test_cli import _float_graph  # a nested graph with conv, pooling and flatten
+
+    rng = np.random.default_rng(seed)
+    bases = [_write(tmp_path / "base_small.nir"), tmp_path / "base_conv.nir"]
+    nir.write(bases[1], _float_graph())
+    out = tmp_path / "q.nir"
+    for i in range(count):
+        p = tmp_path / f"m{i}.nir"
+        p.write_bytes(bases[i % 2].read_bytes())
+        with h5py.File(p, "r+") as f:
+            names = []
+            f["node"].visititems(lambda k, v: names.append("node/" + k)
+                                 if isinstance(v, h5py.Dataset) else None)
+            for _ in range(int(rng.integers(1, 3))):
+                key = names[int(rng.integers(len(names)))]
+                if key not in f:
+                    continue
+                del f[key]
+                value = _MUTANTS[int(rng.integers(len(_MUTANTS)))]
+                if value is None:
+                    continue
+                if value.dtype.kind in "OS":
+                    f.create_dataset(key, data=value, dtype=h5py.string_dtype())
+                else:
+                    f.create_dataset(key, data=value)
+        for argv in (["quantize", str(p), "-o", str(out), "--dt", "1e-3"], ["inspect", str(p)]):
+            rc = main(argv)
+            err = capsys.readouterr().err
+            assert rc in (0, 2), (p.name, argv[0], rc, err)
+            if rc == 2:
+                line = _one_line(err)
+                assert str(p) in line, line
+        if out.exists():
+            out.unlink()
+        p.unlink()
+
+
+def test_mutated_files_fail_cleanly(tmp_path, capsys):
+    _mutation_sweep(tmp_path, capsys, seed=1, count=30)
+
+
+@pytest.mark.slow
+def test_mutated_files_fail_cleanly_sweep(tmp_path, capsys):
+    _mutation_sweep(tmp_path, capsys, seed=2, count=600)
