@@ -205,5 +205,6 @@ def test_loop_through_a_population_is_recurrence_and_allowed():
 
 def test_projection_without_input_is_a_validation_error():
     nodes = {"in": ir.InputNode("in", (4,)), "d": ir.Dense("d", weight=np.ones((4, 4)))}
-    with pytest.raises(nh.ValidationError, match="node 'd': Dense needs exactly one incoming edge, has 0"):
+    with pytest.raises(nh.ValidationError,
+                       match="node 'd': Dense needs exactly one incoming edge, has 0"):
         nh.Network(nodes, [], "loihi2")

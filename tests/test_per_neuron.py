@@ -49,7 +49,8 @@ def test_parameters_are_int32_arrays_of_the_population_shape():
     assert pop.uniform("dv") is None
     with pytest.raises(nh.ValidationError, match="no neuron parameter 'tau'"):
         pop.uniform("tau")
-    with pytest.raises(nh.ValidationError, match=r"node 'p': du has shape \(4,\), expected \(2, 3\)"):
+    with pytest.raises(nh.ValidationError,
+                       match=r"node 'p': du has shape \(4,\), expected \(2, 3\)"):
         ir.LIFPopulation("p", (2, 3), du=np.arange(4))
 
 

@@ -90,8 +90,12 @@ def _engine_step(engine, pop, prof, u, v, a):
     return uu, vv, s.copy()
 
 
+def _wid(w):
+    return ",".join(f"{k}={v}" for k, v in w.items()) or "loihi"
+
+
 @pytest.mark.parametrize("engine", ["numpy", "numba"])
-@pytest.mark.parametrize("widths", WIDTHS, ids=lambda w: ",".join(f"{k}={v}" for k, v in w.items()) or "loihi")
+@pytest.mark.parametrize("widths", WIDTHS, ids=_wid)
 def test_one_step_equals_plain_python_reference(engine, widths):
     prof = _profile(widths)
     rng = np.random.default_rng(len(str(widths)))
@@ -117,7 +121,7 @@ def test_reference_can_fail_when_a_width_is_ignored():
 
 
 # -- whole networks: the engine's wiring (Dense latency, act_shift) ------------------
-@pytest.mark.parametrize("widths", WIDTHS[1:6], ids=str)
+@pytest.mark.parametrize("widths", WIDTHS[1:6], ids=_wid)
 def test_chain_equals_reference_over_many_steps(widths):
     prof = _profile(widths)
     rng = np.random.default_rng(7)
@@ -182,7 +186,7 @@ def _generic_case(seed, widths, B=4, T=30):
     return net, x
 
 
-@pytest.mark.parametrize("widths", WIDTHS[1:6], ids=str)
+@pytest.mark.parametrize("widths", WIDTHS[1:6], ids=_wid)
 def test_numba_equals_numpy_on_generic_widths(widths):
     from neurohw.emulate import fast
 

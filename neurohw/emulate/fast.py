@@ -174,8 +174,8 @@ class LIFStepper:
     ``(B,)`` each) grow by the neurons whose ``u`` wrapped at 24 bits / whose ``v``
     saturated.  ``p`` is a :class:`.steps.LIFParams` (scalars or per-neuron arrays;
     when du, dv and vth are all scalars a kernel holding them in registers runs).
-    Calling it with the summed synaptic input ``a`` (int64 or int32 ``(B, n)``, C-contiguous; widened to
-    int64 inside before any shift) runs one step.
+    Calling it with the summed synaptic input ``a`` (int64 or int32 ``(B, n)``,
+    C-contiguous; widened to int64 inside before any shift) runs one step.
     """
 
     def __init__(self, p, u: np.ndarray, v: np.ndarray):
