@@ -178,3 +178,21 @@ def test_per_neuron_random_networks_bit_exact_with_lava_slow(seed):
 def test_per_neuron_overflow_bit_exact_with_lava_slow(seed):
     net, x = _overflow_case(seed, steps=40)
     _assert_matches_lava(net, x)
+
+
+def test_float_nir_variants_are_per_neuron():
+    from neurohw.export.nir import SIM_DT_S, float_nir_graph
+
+    pop = ir.LIFPopulation("l", (3,), du=[0, 7, 4095], dv=[0, 9, 100], vth=[1, 2, 3],
+                           bias_mant=[1, 2, 3], bias_exp=1)
+    net = nh.Network({"in": ir.InputNode("in", (3,)), "d": ir.Dense("d", weight=np.ones((3, 3))),
+                      "l": pop}, [("in", "d"), ("d", "l")], "loihi2")
+    for flavor, dt in SIM_DT_S.items():
+        g = float_nir_graph(net, flavor)
+        node = g.nodes["l"]
+        a_u = (np.array([0, 7, 4095]) + 1) / 4096
+        np.testing.assert_allclose(node.tau_syn, dt / a_u)
+        np.testing.assert_allclose(node.tau_mem[1:], dt / (np.array([9, 100]) / 4096))
+        np.testing.assert_array_equal(node.v_threshold, [1, 2, 3])
+        # the bias rides on the Dense as a_u * bias / 64, per neuron
+        np.testing.assert_allclose(g.nodes["d"].bias, a_u * np.array([2, 4, 6]) / 64)
