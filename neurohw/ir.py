@@ -609,18 +609,31 @@ class Network:
         return sum(p.num_synapses for p in self.projections.values())
 
     def has_cycle(self) -> bool:
-        """True when the graph has a directed cycle (recurrence)."""
-        state: Dict[str, int] = {}
+        """True when the graph has a directed cycle (recurrence).
 
-        def visit(n: str) -> bool:
-            state[n] = 1
-            for m in self.successors(n):
-                if state.get(m) == 1 or (m not in state and visit(m)):
+        Iterative depth-first search: no recursion limit on long chains.
+        """
+        succ: Dict[str, List[str]] = {n: [] for n in self.nodes}
+        for src, dst in self.edges:
+            succ[src].append(dst)
+        state: Dict[str, int] = {}  # 1: on the current path, 2: done
+        for root in self.nodes:
+            if root in state:
+                continue
+            state[root] = 1
+            stack = [(root, iter(succ[root]))]
+            while stack:
+                node, it = stack[-1]
+                nxt = next(it, None)
+                if nxt is None:
+                    state[node] = 2
+                    stack.pop()
+                elif state.get(nxt) == 1:
                     return True
-            state[n] = 2
-            return False
-
-        return any(n not in state and visit(n) for n in self.nodes)
+                elif nxt not in state:
+                    state[nxt] = 1
+                    stack.append((nxt, iter(succ[nxt])))
+        return False
 
     def validate(self, profile: HardwareProfile | str | None = None) -> None:
         """Check every node against ``profile`` (default: the network's own)."""

@@ -208,3 +208,20 @@ def test_projection_without_input_is_a_validation_error():
     with pytest.raises(nh.ValidationError,
                        match="node 'd': Dense needs exactly one incoming edge, has 0"):
         nh.Network(nodes, [], "loihi2")
+
+
+def test_long_chains_validate_without_recursion_limits():
+    n, k = 4, 1500  # 3000 nodes in a row: deeper than Python's default recursion limit
+    nodes = {"in": ir.InputNode("in", (n,))}
+    edges, last = [], "in"
+    for i in range(k):
+        d, p = f"d{i}", f"p{i}"
+        nodes[d] = ir.Dense(d, weight=np.ones((n, n)))
+        nodes[p] = _pop(p, n)
+        edges += [(last, d), (d, p)]
+        last = p
+    net = nh.Network(nodes, edges, "loihi2")
+    assert not net.has_cycle()
+    nodes["back"] = ir.Dense("back", weight=np.ones((n, n)))
+    net = nh.Network(nodes, edges + [(last, "back"), ("back", "p0")], "loihi2")
+    assert net.has_cycle()
