@@ -279,12 +279,25 @@ class Dense(_Weighted):
             as_int_array(self.delay, self.where, "delay", lo, hi, profile.describe_range("delay"))
 
 
+def conv_output_len(n: int, kernel: int, stride: int = 1, pad_lo: int = 0,
+                    pad_hi: Optional[int] = None, dilation: int = 1) -> int:
+    """Output length along one axis of a convolution or pooling window (all in elements).
+
+    ``floor((n + pad_lo + pad_hi - dilation * (kernel - 1) - 1) / stride) + 1``
+    (floor division, as PyTorch and NIR); ``pad_hi`` defaults to ``pad_lo``.
+    A result below 1 means the dilated kernel is longer than the padded input;
+    callers refuse it naming their node.  This is the one place neurohw computes
+    it: the IR, the emulator, the float reference and the validator call it.
+    """
+    hi = pad_lo if pad_hi is None else pad_hi
+    return (int(n) + int(pad_lo) + int(hi) - int(dilation) * (int(kernel) - 1) - 1) // int(stride) + 1
+
+
 def conv_output_hw(hw: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
                    padding: Sequence[int], dilation: Sequence[int]) -> Tuple[int, int]:
-    """Output height/width of a 2-D convolution or pooling (floor division)."""
-    out = []
-    for n, k, s, p, d in zip(hw, kernel, stride, padding, dilation):
-        out.append((n + 2 * p - d * (k - 1) - 1) // s + 1)
+    """Output height/width of a 2-D convolution or pooling with symmetric padding."""
+    out = [conv_output_len(n, k, s, p, p, d)
+           for n, k, s, p, d in zip(hw, kernel, stride, padding, dilation)]
     return (out[0], out[1])
 
 

@@ -19,11 +19,15 @@ import numpy as np
 from .errors import FileFormatError
 from .fileio import one_line
 
-__all__ = ["NEURON_TYPES", "load_nir", "meta_of", "as_str", "shape_of", "flatten_graph",
+__all__ = ["NEURON_TYPES", "NEURON_NODE_TYPES", "load_nir", "meta_of", "as_str", "shape_of", "flatten_graph",
            "flow_order"]
 
 NEURON_TYPES = ("CubaLIF", "LIF", "IF", "CubaLI", "LI")
 """NIR neuron node types a quantized network may use for an integer LIF population."""
+
+NEURON_NODE_TYPES = ("LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "Threshold")
+"""Every NIR neuron node type neurohw reads in a float network (``I`` and
+``Threshold`` have no quantized form; the quantizer maps them to LIF)."""
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -69,6 +69,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import numpy as np
 
 from .errors import MissingDependencyError, ValidationError
+from .ir import conv_output_hw, conv_output_len
 from .nirgraph import flatten_graph
 from .validate import validate_float_graph
 
@@ -438,8 +439,8 @@ def _correlate2d(x: np.ndarray, w: np.ndarray, stride, pads, dilation, groups: i
     (sh, sw), (dh, dw) = stride, dilation
     xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[1]), (pads[2], pads[3])))
     Hp, Wp = xp.shape[2:]
-    ho = (Hp - dh * (kh - 1) - 1) // sh + 1
-    wo = (Wp - dw * (kw - 1) - 1) // sw + 1
+    ho = conv_output_len(Hp, kh, sh, 0, 0, dh)
+    wo = conv_output_len(Wp, kw, sw, 0, 0, dw)
     xg = xp.reshape(B, groups, cg, Hp, Wp)
     wg = w.reshape(groups, co // groups, cg, kh, kw)
     out = np.zeros((B, groups, co // groups, ho, wo))
@@ -503,7 +504,7 @@ class _Conv(_Node):
         spatial = in_shape[1:] if nd == 2 else (1,) + in_shape[1:]
         outs = []
         for size, (lo, hi), k, s, d in zip(spatial, pads, w.shape[2:], stride, dilation):
-            o = (size + lo + hi - d * (k - 1) - 1) // s + 1
+            o = conv_output_len(size, k, s, lo, hi, d)
             if o < 1:
                 raise ValidationError(f"{self.where()}: kernel {tuple(ks)} with dilation "
                                       f"{dilation[-nd:]} does not fit input {in_shape}")
@@ -533,8 +534,7 @@ class _Pool(_Node):
         p = _pair(name, node, "padding", pad, 2, 0)
         self.pads = (p[0], p[0], p[1], p[1])
         c, h, w = in_shape
-        ho = (h + 2 * p[0] - self.k[0]) // self.stride[0] + 1
-        wo = (w + 2 * p[1] - self.k[1]) // self.stride[1] + 1
+        ho, wo = conv_output_hw((h, w), self.k, self.stride, p, (1, 1))
         if ho < 1 or wo < 1:
             raise ValidationError(f"{self.where()}: kernel_size {self.k} does not fit input "
                                   f"{in_shape} with padding {p}")

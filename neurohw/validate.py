@@ -29,7 +29,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .errors import FileFormatError, ValidationError
+from .ir import conv_output_len
 from .limits import Limits, get_limits
+from .nirgraph import NEURON_NODE_TYPES
 
 __all__ = ["NODE_FIELDS", "TIME_CONSTANTS", "STATELESS_TYPES", "WEIGHTED_TYPES", "NEURON_NODE_TYPES",
            "CHIP_NODE_TYPES", "check_nir_file", "validate_float_graph", "read_float_nir",
@@ -63,7 +65,6 @@ NODE_FIELDS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
 }
 """Fields of each NIR node type as stored in a file: ``(required, optional)``."""
 
-NEURON_NODE_TYPES = ("LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "Threshold")
 STATELESS_TYPES = ("Affine", "Linear", "Scale", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d",
                    "Flatten", "Delay", "Identity")
 WEIGHTED_TYPES = ("Affine", "Linear", "Scale", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d")
@@ -666,7 +667,7 @@ class _NodeCheck:
                     f"{self.where}: kernel {'x'.join(map(str, self.kernel))} (dilation "
                     f"{self.dilation[i]}, span {span}) is larger than the padded input "
                     f"({n} + 2*{p} = {n + 2 * p}) along dimension {i}")
-            out.append((n + 2 * p - span) // s + 1)
+            out.append(conv_output_len(n, k, s, p, p, d))
         return tuple(out)
 
     def out_shape(self, in_shape: Shape) -> Shape:

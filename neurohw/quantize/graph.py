@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..emulate.steps import conv_gather_index
+from ..ir import conv_output_hw
 from ..errors import ValidationError
 from ..validate import NEURON_NODE_TYPES, WEIGHTED_TYPES
 
@@ -107,8 +108,7 @@ def conv_float(x: np.ndarray, w, shape, stride, padding, dilation, groups) -> np
     wg = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)  # (g, K, O/g)
     out = cols @ wg  # (m, g, P, O/g)
     c, h, wd = shape
-    oh = (h + 2 * padding[0] - dilation[0] * (w.shape[2] - 1) - 1) // stride[0] + 1
-    ow = (wd + 2 * padding[1] - dilation[1] * (w.shape[3] - 1) - 1) // stride[1] + 1
+    oh, ow = conv_output_hw((h, wd), w.shape[2:], stride, padding, dilation)
     return out.transpose(0, 1, 3, 2).reshape(m, o, oh, ow)
 
 
