@@ -25,13 +25,14 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Third-party dependencies: re-installed only when these files change.
-$(STAMP): $(VENV)/bin/python requirements/base.txt $(CONSTRAINTS) Makefile
+$(STAMP): $(VENV)/bin/python requirements/base.txt requirements/test.txt $(CONSTRAINTS) Makefile
 	$(PIP) install -c $(CONSTRAINTS) -r requirements/base.txt
 	$(PIP) install --no-deps --ignore-requires-python lava-nc==0.10.0
 	$(PIP) install -c $(CONSTRAINTS) $(TORCH_PINS)
 	$(PIP) install -c $(CONSTRAINTS) snntorch norse nirtorch ninja "opencv-python-headless<4.11"
 	$(PIP) install --no-deps --ignore-requires-python lava-dl==0.6.0
 	$(PIP) install --no-deps sinabs==3.1.3 pbr
+	$(PIP) install -c $(CONSTRAINTS) -r requirements/test.txt
 	touch $@
 
 # neurohw itself, editable: re-run only when pyproject.toml changes.
