@@ -68,8 +68,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import numpy as np
 
+from . import floatsem
 from .errors import MissingDependencyError, ValidationError
-from .ir import conv_output_hw, conv_output_len
 from .nirgraph import flatten_graph
 from .validate import validate_float_graph
 
@@ -129,66 +129,20 @@ def _type(node) -> str:
     return type(node).__name__
 
 
+def _where(name: str, node) -> str:
+    return f"node '{name}' ({_type(node)})"
+
+
 def _param(name: str, node, key: str, required: bool = True, default=None) -> Optional[np.ndarray]:
     """A node parameter as a finite float64 array (raises naming node and parameter)."""
-    value = getattr(node, key, None)
-    if value is None:
-        if required and default is None:
-            raise ValidationError(f"node '{name}' ({_type(node)}): parameter {key} is missing")
-        if default is None:
-            return None
-        value = default
-    if hasattr(value, "detach"):  # a torch tensor left in a graph built in memory
-        value = value.detach().cpu().numpy()
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValidationError(f"node '{name}' ({_type(node)}): parameter {key} is not numeric "
-                              f"({type(value).__name__})") from None
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = int(np.flatnonzero(bad.reshape(-1))[0])
-        raise ValidationError(f"node '{name}' ({_type(node)}): parameter {key} has a non-finite "
-                              f"value ({arr.reshape(-1)[i]} at index {_at(arr.shape, i)}); every "
-                              f"value must be finite")
-    return arr
-
-
-def _at(shape, flat: int) -> str:
-    """``[i, j, ...]``: the multi-index of flat element ``flat`` of an array of ``shape``."""
-    return "[" + ", ".join(str(int(v)) for v in np.unravel_index(flat, shape or (1,))) + "]"
+    return floatsem.param(_where(name, node), node, key, required, default)
 
 
 def _positive(name, node, key) -> np.ndarray:
-    arr = _param(name, node, key)
-    if (arr <= 0).any():
-        i = int(np.flatnonzero((arr <= 0).reshape(-1))[0])
-        raise ValidationError(f"node '{name}' ({_type(node)}): {key} must be > 0 "
-                              f"({key}{_at(arr.shape, i)}={arr.reshape(-1)[i]:g})")
-    return arr
+    return floatsem.positive(_where(name, node), node, key)
 
 
-def _pair(name, node, key, value, n: int, minimum: int) -> Tuple[int, ...]:
-    """Normalize an int-or-sequence geometry parameter to ``n`` ints ``>= minimum``."""
-    arr = np.asarray(value).reshape(-1)
-    if arr.size == 1:
-        arr = np.repeat(arr, n)
-    if arr.size != n or arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr)) \
-            or not np.all(arr == np.round(arr)):
-        raise ValidationError(f"node '{name}' ({_type(node)}): {key}={value!r} must be an integer "
-                              f"or {n} integers")
-    out = tuple(int(v) for v in arr)
-    if min(out) < minimum:
-        raise ValidationError(f"node '{name}' ({_type(node)}): {key}={out} must be >= {minimum}")
-    return out
-
-
-def _strip(shape: Shape) -> Shape:
-    """Shape without leading 1s (so ``(1, 64)`` and ``(64,)`` agree)."""
-    shape = tuple(shape)
-    while len(shape) > 1 and shape[0] == 1:
-        shape = shape[1:]
-    return shape
+_strip = floatsem.strip
 
 
 def _node_shape(value) -> Optional[Shape]:
@@ -249,30 +203,16 @@ class _Input(_Node):
         return self.data[:, t]
 
 
-class _Dense(_Node):
+class _Stateless(_Node):
+    """Affine, Linear, Scale, Conv1d/2d, Sum/AvgPool2d, Flatten: :mod:`neurohw.floatsem` ops."""
+
     def __init__(self, name, node, in_shape):
         super().__init__(name, node, in_shape)
-        w = _param(name, node, "weight")
-        if w.ndim != 2:
-            raise ValidationError(f"{self.where()}: weight must be 2-D (n_out, n_in), "
-                                  f"got shape {w.shape}")
-        if _strip(in_shape) != (w.shape[1],):
-            raise ValidationError(f"{self.where()}: input shape {in_shape} does not match "
-                                  f"weight shape {w.shape} (needs ({w.shape[1]},); "
-                                  f"add a Flatten before it)")
-        self.wt = np.ascontiguousarray(w.T)
-        self.b = None
-        if self.kind == "Affine":
-            b = _param(name, node, "bias")
-            if b.size != 1 and b.shape != (w.shape[0],):
-                raise ValidationError(f"{self.where()}: bias shape {b.shape} does not match "
-                                      f"weight rows {w.shape[0]}")
-            self.b = b.reshape(-1) if b.size != 1 else b.reshape(())
-        self.out_shape = (w.shape[0],)
+        self.op = floatsem.stateless_op(self.where(), node, in_shape)
+        self.in_shape, self.out_shape = self.op.in_shape, self.op.out_shape
 
     def step(self, x, t):
-        y = x.reshape(x.shape[0], -1) @ self.wt
-        return y if self.b is None else y + self.b
+        return self.op.apply(x)
 
 
 class _Elementwise(_Node):
@@ -295,15 +235,6 @@ class _Elementwise(_Node):
                                       f"input has shape {tuple(in_shape)}")
         self.in_shape = self.out_shape = tuple(in_shape)
         return out
-
-
-class _Scale(_Elementwise):
-    def __init__(self, name, node, in_shape):
-        super().__init__(name, node, in_shape)
-        self.s = self._fit({"scale": _param(name, node, "scale")})["scale"]
-
-    def step(self, x, t):
-        return x * self.s
 
 
 class _Threshold(_Elementwise):
@@ -382,21 +313,6 @@ class _Neuron(_Elementwise):
         return self.z
 
 
-class _Flatten(_Node):
-    def __init__(self, name, node, in_shape):
-        super().__init__(name, node, in_shape)
-        nd = len(in_shape)
-        start, end = int(node.start_dim), int(node.end_dim)
-        s, e = (start + nd if start < 0 else start), (end + nd if end < 0 else end)
-        if not (0 <= s < nd and 0 <= e < nd and s <= e):
-            raise ValidationError(f"{self.where()}: start_dim={start}, end_dim={end} do not fit "
-                                  f"input shape {in_shape} (dims index the unbatched shape)")
-        self.out_shape = in_shape[:s] + (int(np.prod(in_shape[s:e + 1])),) + in_shape[e + 1:]
-
-    def step(self, x, t):
-        return x.reshape((x.shape[0],) + self.out_shape)
-
-
 class _Delay(_Elementwise):
     def __init__(self, name, node, in_shape, dt: float):
         super().__init__(name, node, in_shape)
@@ -426,140 +342,17 @@ class _Delay(_Elementwise):
         return y.reshape((B,) + self.out_shape)
 
 
-def _same_padding(k: int, dilation: int) -> Tuple[int, int]:
-    total = dilation * (k - 1)
-    return total // 2, total - total // 2
-
-
-def _correlate2d(x: np.ndarray, w: np.ndarray, stride, pads, dilation, groups: int) -> np.ndarray:
-    """PyTorch-style 2-D cross-correlation: ``x (B, C, H, W)``, ``w (Co, C/groups, kh, kw)``,
-    ``pads = (top, bottom, left, right)`` zeros.  Returns ``(B, Co, Ho, Wo)``."""
-    B, C, H, W = x.shape
-    co, cg, kh, kw = w.shape
-    (sh, sw), (dh, dw) = stride, dilation
-    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[1]), (pads[2], pads[3])))
-    Hp, Wp = xp.shape[2:]
-    ho = conv_output_len(Hp, kh, sh, 0, 0, dh)
-    wo = conv_output_len(Wp, kw, sw, 0, 0, dw)
-    xg = xp.reshape(B, groups, cg, Hp, Wp)
-    wg = w.reshape(groups, co // groups, cg, kh, kw)
-    out = np.zeros((B, groups, co // groups, ho, wo))
-    for i in range(kh):
-        for j in range(kw):
-            patch = xg[:, :, :, i * dh: i * dh + sh * (ho - 1) + 1: sh,
-                       j * dw: j * dw + sw * (wo - 1) + 1: sw]
-            out += np.einsum("bgchw,goc->bgohw", patch, wg[:, :, :, i, j], optimize=True)
-    return out.reshape(B, co, ho, wo)
-
-
-class _Conv(_Node):
-    """Conv1d / Conv2d (Conv1d runs as a Conv2d of height 1)."""
-
-    def __init__(self, name, node, in_shape):
-        super().__init__(name, node, in_shape)
-        nd = 1 if self.kind == "Conv1d" else 2
-        w = _param(name, node, "weight")
-        if w.ndim != nd + 2:
-            raise ValidationError(f"{self.where()}: weight must be {nd + 2}-D "
-                                  f"(C_out, C_in/groups, k...), got shape {w.shape}")
-        groups = getattr(node, "groups", 1)
-        groups = _pair(name, node, "groups", 1 if groups is None else groups, 1, 1)[0]
-        stride = _pair(name, node, "stride", node.stride, nd, 1)
-        dilation = _pair(name, node, "dilation", node.dilation, nd, 1)
-        co, cg = w.shape[:2]
-        if len(in_shape) != nd + 1 or in_shape[0] != cg * groups or co % groups:
-            raise ValidationError(f"{self.where()}: input shape {in_shape} does not fit weight "
-                                  f"shape {w.shape} with groups={groups} (needs "
-                                  f"({cg * groups}, {'N' if nd == 1 else 'H, W'}))")
-        ks = w.shape[2:]
-        padding = node.padding
-        if isinstance(padding, bytes):
-            padding = padding.decode("utf8")
-        if isinstance(padding, str):
-            if padding == "valid":
-                pads = [(0, 0)] * nd
-            elif padding == "same":
-                if max(stride) != 1:
-                    raise ValidationError(f"{self.where()}: padding='same' needs stride 1 "
-                                          f"(stride={stride}), as in PyTorch")
-                pads = [_same_padding(k, d) for k, d in zip(ks, dilation)]
-            else:
-                raise ValidationError(f"{self.where()}: padding={padding!r}; "
-                                      f"use integers, 'same' or 'valid'")
-        else:
-            pads = [(p, p) for p in _pair(name, node, "padding", padding, nd, 0)]
-        bias = getattr(node, "bias", None)
-        b = np.zeros(co) if bias is None else _param(name, node, "bias")
-        if b.size == 1:
-            b = np.full(co, float(b.reshape(-1)[0]))
-        if b.shape != (co,):
-            raise ValidationError(f"{self.where()}: bias shape {b.shape}, expected ({co},)")
-        if nd == 1:
-            w = w[:, :, None, :]
-            stride, dilation, pads = (1,) + stride, (1,) + dilation, [(0, 0)] + pads
-        self.w, self.b, self.groups = w, b, groups
-        self.stride, self.dilation = stride, dilation
-        self.pads = (pads[0][0], pads[0][1], pads[1][0], pads[1][1])
-        self.nd = nd
-        spatial = in_shape[1:] if nd == 2 else (1,) + in_shape[1:]
-        outs = []
-        for size, (lo, hi), k, s, d in zip(spatial, pads, w.shape[2:], stride, dilation):
-            o = conv_output_len(size, k, s, lo, hi, d)
-            if o < 1:
-                raise ValidationError(f"{self.where()}: kernel {tuple(ks)} with dilation "
-                                      f"{dilation[-nd:]} does not fit input {in_shape}")
-            outs.append(o)
-        self.out_shape = (co,) + tuple(outs[-nd:])
-
-    def step(self, x, t):
-        B = x.shape[0]
-        x4 = x.reshape((B,) + self.in_shape) if self.nd == 2 else x.reshape(
-            (B, self.in_shape[0], 1, self.in_shape[1]))
-        y = _correlate2d(x4, self.w, self.stride, self.pads, self.dilation, self.groups)
-        y += self.b[None, :, None, None]
-        return y.reshape((B,) + self.out_shape)
-
-
-class _Pool(_Node):
-    """SumPool2d / AvgPool2d over each channel with zero padding."""
-
-    def __init__(self, name, node, in_shape):
-        super().__init__(name, node, in_shape)
-        if len(in_shape) != 3:
-            raise ValidationError(f"{self.where()}: input shape {in_shape} must be (C, H, W)")
-        self.k = _pair(name, node, "kernel_size", node.kernel_size, 2, 1)
-        stride = node.stride if node.stride is not None else node.kernel_size
-        self.stride = _pair(name, node, "stride", stride, 2, 1)
-        pad = node.padding if node.padding is not None else 0
-        p = _pair(name, node, "padding", pad, 2, 0)
-        self.pads = (p[0], p[0], p[1], p[1])
-        c, h, w = in_shape
-        ho, wo = conv_output_hw((h, w), self.k, self.stride, p, (1, 1))
-        if ho < 1 or wo < 1:
-            raise ValidationError(f"{self.where()}: kernel_size {self.k} does not fit input "
-                                  f"{in_shape} with padding {p}")
-        self.out_shape = (c, ho, wo)
-        self.ones = np.ones((c, 1) + self.k)
-        self.scale = 1.0 / (self.k[0] * self.k[1]) if self.kind == "AvgPool2d" else 1.0
-
-    def step(self, x, t):
-        B = x.shape[0]
-        y = _correlate2d(x.reshape((B,) + self.in_shape), self.ones, self.stride, self.pads,
-                         (1, 1), self.in_shape[0])
-        return y * self.scale if self.scale != 1.0 else y
-
-
 _BUILDERS: Dict[str, Callable[..., _Node]] = {
     "Output": _PassThrough,
     "Identity": _PassThrough,
-    "Affine": _Dense,
-    "Linear": _Dense,
-    "Scale": _Scale,
-    "Conv1d": _Conv,
-    "Conv2d": _Conv,
-    "SumPool2d": _Pool,
-    "AvgPool2d": _Pool,
-    "Flatten": _Flatten,
+    "Affine": _Stateless,
+    "Linear": _Stateless,
+    "Scale": _Stateless,
+    "Conv1d": _Stateless,
+    "Conv2d": _Stateless,
+    "SumPool2d": _Stateless,
+    "AvgPool2d": _Stateless,
+    "Flatten": _Stateless,
     "Threshold": _Threshold,
 }
 _NEEDS_DT = {"Delay": _Delay, **{k: _Neuron for k in _STATEFUL_V}}

@@ -20,8 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..emulate.steps import conv_gather_index
-from ..ir import conv_output_hw
+from .. import floatsem
 from ..errors import ValidationError
 from ..validate import NEURON_NODE_TYPES, WEIGHTED_TYPES
 
@@ -48,109 +47,24 @@ def _arr(value, where: str, param: str) -> np.ndarray:
     return arr
 
 
-def _pair(value, where: str, param: str) -> Tuple[int, int]:
-    if isinstance(value, str):
-        raise ValidationError(f"{where}: {param}={value!r}; give explicit integers")
-    arr = np.asarray(value).reshape(-1)
-    if arr.size == 1:
-        return int(arr[0]), int(arr[0])
-    if arr.size != 2:
-        raise ValidationError(f"{where}: {param}={value!r} must be an int or a pair")
-    return int(arr[0]), int(arr[1])
-
-
-def _conv_geometry(node, in_shape, where):
-    """(weight4d, in_shape3, stride, padding, dilation, groups, bias) of a Conv1d/Conv2d."""
-    w = _arr(node.weight, where, "weight")
-    groups = int(node.groups)
-    if _tname(node) == "Conv1d":
-        w = w[:, :, None, :]
-        shape = (in_shape[0], 1, in_shape[-1])
-        pad = node.padding
-        if isinstance(pad, str):
-            raise ValidationError(f"{where}: padding={pad!r}; give explicit integers")
-        stride = (1, int(np.asarray(node.stride).reshape(-1)[0]))
-        padding = (0, int(np.asarray(pad).reshape(-1)[0]))
-        dilation = (1, int(np.asarray(node.dilation).reshape(-1)[0]))
-    else:
-        shape = tuple(in_shape)
-        stride = _pair(node.stride, where, "stride")
-        padding = _pair(node.padding, where, "padding")
-        dilation = _pair(node.dilation, where, "dilation")
-    if len(shape) != 3 or w.ndim != 4 or shape[0] != w.shape[1] * groups:
-        raise ValidationError(
-            f"{where}: weight {w.shape} with groups={groups} does not fit input shape {tuple(in_shape)}")
-    bias = _arr(node.bias, where, "bias") if getattr(node, "bias", None) is not None else None
-    if bias is not None and bias.size not in (1, w.shape[0]):
-        raise ValidationError(f"{where}: bias has {bias.size} entries for {w.shape[0]} channels")
-    return w, shape, stride, padding, dilation, groups, bias
-
-
-def _pool_geometry(node, in_shape, where):
-    if len(in_shape) != 3:
-        raise ValidationError(f"{where}: pooling needs a (C, H, W) input, got {tuple(in_shape)}")
-    k = _pair(node.kernel_size, where, "kernel_size")
-    s = _pair(node.stride, where, "stride")
-    p = _pair(node.padding, where, "padding")
-    scale = 1.0 / (k[0] * k[1]) if _tname(node) == "AvgPool2d" else 1.0
-    c = in_shape[0]
-    w = np.full((c, 1) + k, scale)
-    return w, tuple(in_shape), s, p, (1, 1), c, None
-
-
 def conv_float(x: np.ndarray, w, shape, stride, padding, dilation, groups) -> np.ndarray:
-    """Float cross-correlation of ``x`` (m, C, H, W) by ``w`` (O, C/g, kh, kw) -> (m, O, OH, OW)."""
-    idx = conv_gather_index(shape, w.shape[2:], stride, padding, dilation, groups)
-    m = x.shape[0]
-    flat = np.concatenate([x.reshape(m, -1), np.zeros((m, 1))], axis=1)
-    cols = flat[:, idx]  # (m, g, P, K)
-    o = w.shape[0]
-    wg = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)  # (g, K, O/g)
-    out = cols @ wg  # (m, g, P, O/g)
-    c, h, wd = shape
-    oh, ow = conv_output_hw((h, wd), w.shape[2:], stride, padding, dilation)
-    return out.transpose(0, 1, 3, 2).reshape(m, o, oh, ow)
+    """Float cross-correlation of ``x`` (m, C, H, W) by ``w`` (O, C/g, kh, kw) -> (m, O, OH, OW).
+
+    ``padding`` is ``(pad_h, pad_w)`` on both sides; the arithmetic is
+    :func:`neurohw.floatsem.correlate2d` (one implementation for all float code).
+    """
+    pads = (padding[0], padding[0], padding[1], padding[1])
+    return floatsem.correlate2d(x.reshape((x.shape[0],) + tuple(shape)), np.asarray(w, np.float64),
+                                stride, pads, dilation, groups)
 
 
 def apply_linear(node, x: np.ndarray, in_shape: Sequence[int], where: str = "node") -> np.ndarray:
     """Apply one stateless NIR node to a batch ``x`` of shape ``(m, *in_shape)`` (float64).
 
-    Delay nodes are the identity here (their timing is handled per path).
+    The semantics are :mod:`neurohw.floatsem`'s (shared with the reference
+    simulator); Delay nodes are the identity here (their timing is handled per path).
     """
-    t = _tname(node)
-    m = x.shape[0]
-    if t in ("Affine", "Linear"):
-        w = _arr(node.weight, where, "weight")
-        if w.ndim != 2 or w.shape[1] != int(np.prod(in_shape)):
-            raise ValidationError(f"{where}: weight {w.shape} does not fit input shape {tuple(in_shape)}")
-        y = x.reshape(m, -1) @ w.T
-        if t == "Affine":
-            y = y + _arr(node.bias, where, "bias").reshape(-1)
-        return y
-    if t == "Scale":
-        scale = _arr(node.scale, where, "scale")
-        n = int(np.prod(in_shape))
-        if scale.size not in (1, n):
-            raise ValidationError(f"{where}: scale has {scale.size} entries for an input of "
-                                  f"shape {tuple(in_shape)} ({n} values)")
-        return x * scale.reshape((1,) + tuple(in_shape) if scale.size == n else ())
-    if t in ("Conv1d", "Conv2d"):
-        w, shape, s, p, d, g, bias = _conv_geometry(node, in_shape, where)
-        y = conv_float(x.reshape((m,) + shape), w, shape, s, p, d, g)
-        if bias is not None:
-            y = y + bias.reshape(-1)[:, None, None] * np.ones((y.shape[1], 1, 1))
-        return y.reshape(m, y.shape[1], -1) if t == "Conv1d" else y
-    if t in ("SumPool2d", "AvgPool2d"):
-        w, shape, s, p, d, g, _ = _pool_geometry(node, in_shape, where)
-        return conv_float(x.reshape((m,) + shape), w, shape, s, p, d, g)
-    if t == "Flatten":
-        n = len(in_shape)
-        s, e = int(node.start_dim) % n, int(node.end_dim) % n
-        out = tuple(in_shape[:s]) + (int(np.prod(in_shape[s:e + 1])),) + tuple(in_shape[e + 1:])
-        return x.reshape((m,) + out)
-    if t == "Delay":
-        return x
-    raise ValidationError(f"{where}: NIR node type {t} is not a stateless node")
+    return floatsem.stateless_op(where, node, tuple(in_shape)).apply(x)
 
 
 @dataclass
@@ -222,8 +136,7 @@ def _infer_shapes(nodes, edges, inputs, source) -> Dict[str, Tuple[int, ...]]:
             where = f"{source}: node '{name}'"
             t = _tname(node)
             if t in LINEAR_TYPES:
-                y = apply_linear(node, np.zeros((1,) + tuple(in_shape)), in_shape, where)
-                shapes[name] = tuple(y.shape[1:])
+                shapes[name] = tuple(floatsem.stateless_op(where, node, in_shape).out_shape)
             else:
                 shapes[name] = tuple(in_shape)
             changed = True
@@ -333,24 +246,18 @@ def _compose(fg: FloatGraph, path: Path, source: str) -> None:
     n_in = int(np.prod(in_shape))
     n_out = int(np.prod(fg.shapes[path.dst]))
     where = f"{source}: path {path.name}"
-    # a single convolution or pooling keeps its structure (a Conv on the chip)
+    # a single convolution or pooling keeps its structure (a Conv on the chip) when its
+    # padding is symmetric (an even kernel with padding="same" pads one side more)
     if len(core) == 1 and _tname(nodes[core[0]]) in ("Conv2d", "SumPool2d", "AvgPool2d") \
-            and len(in_shape) == 3 and not delays:
-        node = nodes[core[0]]
-        lead_flat = [o for o in ops[:ops.index(core[0])]]
-        if not lead_flat:
-            if _tname(node) == "Conv2d":
-                w, shape, s, p, d, g, bias = _conv_geometry(node, in_shape, where)
-            else:
-                w, shape, s, p, d, g, bias = _pool_geometry(node, in_shape, where)
+            and len(in_shape) == 3 and not delays and ops[0] == core[0]:
+        op = floatsem.stateless_op(f"{source}: node '{core[0]}'", nodes[core[0]], in_shape)
+        if op.symmetric_padding is not None:
             out_shape = fg.shapes[core[0]]
-            path.kind = "conv" if _tname(node) == "Conv2d" else "pool"
-            path.conv = dict(weight=w, input_shape=shape, stride=s, padding=p, dilation=d,
-                             groups=g, out_shape=tuple(out_shape))
-            b = np.zeros(out_shape)
-            if bias is not None:
-                b = b + bias.reshape(-1)[:, None, None]
-            path.bias = b.reshape(-1)
+            path.kind = "conv" if op.kind == "Conv2d" else "pool"
+            path.conv = dict(weight=op.weight, input_shape=tuple(in_shape), stride=op.stride,
+                             padding=op.symmetric_padding, dilation=op.dilation, groups=op.groups,
+                             out_shape=tuple(out_shape))
+            path.bias = (np.zeros(out_shape) + op.bias[:, None, None]).reshape(-1)
             return
     # anything else becomes one dense matrix, found by probing the affine map
     if n_in * n_out > _MAX_COMPOSED:
@@ -358,11 +265,14 @@ def _compose(fg: FloatGraph, path: Path, source: str) -> None:
             f"{where}: composing {len(core)} stateless nodes into one {n_out}x{n_in} matrix "
             f"exceeds {_MAX_COMPOSED} entries; insert a neuron layer between them")
 
+    shape, chain = in_shape, []
+    for o in ops:
+        chain.append(floatsem.stateless_op(f"{source}: node '{o}'", nodes[o], shape))
+        shape = chain[-1].out_shape
+
     def run_ops(x):
-        shape = in_shape
-        for o in ops:
-            x = apply_linear(nodes[o], x, shape, f"{source}: node '{o}'")
-            shape = fg.shapes[o]
+        for op in chain:
+            x = op.apply(x)
         return x.reshape(x.shape[0], -1)
 
     b = run_ops(np.zeros((1,) + tuple(in_shape)))[0]
