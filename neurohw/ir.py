@@ -45,14 +45,21 @@ __all__ = [
     "Network",
     "SIGN_MODES",
     "NEURON_PARAMS",
+    "TRACE_MODES",
     "conv_output_hw",
 ]
 
 NEURON_PARAMS = ("du", "dv", "vth", "bias_mant", "bias_exp")
 """The five integer parameters of a :class:`LIFPopulation`, each scalar or per neuron."""
 
+TRACE_MODES = ("additive", "set")
+"""How a spike changes a population's trace: add the impulse, or set the trace to it."""
+
 SIGN_MODES = ("mixed", "excitatory", "inhibitory")
 """Weight sign modes, as Lava's ``SignMode`` (MIXED=1, EXCITATORY=2, INHIBITORY=3)."""
+
+
+_LOIHI1_VMAX = tuple(2 ** (9 + 2 * j) - 1 for j in range(8))
 
 
 def _shape(value: Iterable[int], where: str, param: str) -> Tuple[int, ...]:
@@ -149,7 +156,23 @@ class LIFPopulation(Node):
       ``v > vth << 6``;
     * ``bias_mant`` -- bias mantissa, 13-bit signed;
     * ``bias_exp`` -- bias exponent; bias is ``bias_mant << bias_exp``
-      (an arithmetic right shift, i.e. floor, for a negative exponent).
+      (an arithmetic right shift, i.e. floor, for a negative exponent);
+    * ``refract_delay`` -- refractory delay in steps (Loihi's ``refractDelay``),
+      scalar or per neuron, ``0..refract_delay_max``: after a spike at step
+      ``t``, steps ``t+1 .. t+refract_delay-1`` are refractory (``u`` integrates
+      as usual, ``v`` is computed and then forced to 0, so the neuron cannot
+      spike); ``v`` integrates again from 0 at step ``t+refract_delay``.  So
+      ``refract_delay = r`` gives ``r - 1`` silent steps; 0 and 1 both mean none;
+    * ``vmin``, ``vmax`` -- ``v`` is clipped to ``[vmin, vmax]`` every step
+      (``vmin <= 0 <= vmax``, in ``v`` units); ``None`` (default) means the
+      full symmetric range ``+-(2**(state_bits-1) - 1)`` of the profile.  On a
+      ``loihi1`` profile they are per core and must be ``-(2**k) + 1``
+      (``k = 0..23``) and ``2**(9 + 2j) - 1`` (``j = 0..7``);
+    * ``trace_impulse``, ``trace_decay``, ``trace_mode`` -- an integer spike
+      trace (``trace_impulse = 0``: none): each step
+      ``x = (x * (2**D - trace_decay)) >> D`` (``D = trace_decay_bits``, floor,
+      deterministic), then on a spike ``x = min(x + trace_impulse, 2**trace_bits - 1)``
+      (``"additive"``) or ``x = trace_impulse`` (``"set"``).
 
     Each of the five integers is given as a scalar (every neuron the same)
     or per neuron (an array of shape ``shape``); all five are stored as
@@ -163,21 +186,52 @@ class LIFPopulation(Node):
     vth: np.ndarray = 0
     bias_mant: np.ndarray = 0
     bias_exp: np.ndarray = 0
+    refract_delay: np.ndarray = 0  # scalar or per neuron; stored per neuron (int32)
+    vmin: Optional[int] = None
+    vmax: Optional[int] = None
+    trace_impulse: int = 0
+    trace_decay: int = 0
+    trace_mode: str = "additive"
 
     def __post_init__(self):
         w = self.where
         shape = _shape(self.shape, w, "shape")
         object.__setattr__(self, "shape", shape)
-        for p in NEURON_PARAMS:
+        for p in NEURON_PARAMS + ("refract_delay",):
             arr = as_int_array(getattr(self, p), w, p, shape=shape)
             object.__setattr__(self, p, _frozen(arr))
+        for p in ("vmin", "vmax"):
+            if getattr(self, p) is not None:
+                object.__setattr__(self, p, as_int(getattr(self, p), w, p))
+        for p in ("trace_impulse", "trace_decay"):
+            object.__setattr__(self, p, as_int(getattr(self, p), w, p, lo=0))
+        if self.trace_mode not in TRACE_MODES:
+            raise ValidationError(
+                f"{w}: trace_mode={self.trace_mode!r} is not one of {', '.join(TRACE_MODES)}")
+
+    def v_limits(self, profile: HardwareProfile) -> Tuple[int, int]:
+        """``(vmin, vmax)`` of this population on ``profile`` (defaults filled in), in ``v`` units."""
+        full = (1 << (profile.state_bits - 1)) - 1
+        return (-full if self.vmin is None else int(self.vmin),
+                full if self.vmax is None else int(self.vmax))
+
+    @property
+    def has_refractory(self) -> bool:
+        """True when some neuron has ``refract_delay > 1`` (at least one silent step)."""
+        return bool(np.any(self.refract_delay > 1))
+
+    @property
+    def has_trace(self) -> bool:
+        """True when the population keeps a spike trace (``trace_impulse > 0``)."""
+        return self.trace_impulse > 0
 
     def uniform(self, param: str) -> Optional[int]:
         """The value of ``param`` (``du``, ``dv``, ``vth``, ``bias_mant``, ``bias_exp``)
         as a Python int when every neuron has the same one, else ``None``."""
-        if param not in NEURON_PARAMS:
+        if param not in NEURON_PARAMS + ("refract_delay",):
             raise ValidationError(
-                f"{self.where}: no neuron parameter {param!r}; use {', '.join(NEURON_PARAMS)}")
+                f"{self.where}: no neuron parameter {param!r}; use "
+                f"{', '.join(NEURON_PARAMS + ('refract_delay',))}")
         arr = getattr(self, param)
         first = int(arr.flat[0])
         return first if bool(np.all(arr == first)) else None
@@ -202,6 +256,27 @@ class LIFPopulation(Node):
             single = self.uniform(p) if p in ("du", "dv", "vth") else None
             as_int_array(getattr(self, p) if single is None else single, self.where, p, lo, hi,
                          profile.describe_range(p))
+        p = "refract_delay"
+        single = self.uniform(p)
+        lo, hi = profile.range_of(p)
+        as_int_array(self.refract_delay if single is None else single, self.where, p, lo, hi,
+                     profile.describe_range(p))
+        for p in ("vmin", "vmax", "trace_impulse", "trace_decay"):
+            value = getattr(self, p)
+            if value is not None:
+                lo, hi = profile.range_of(p)
+                as_int(value, self.where, p, lo, hi, profile.describe_range(p))
+        if profile.semantics == "loihi1":
+            vmin, vmax = self.v_limits(profile)
+            k = (1 - vmin).bit_length() - 1  # vmin = -(2**k) + 1
+            if -(1 << k) + 1 != vmin:
+                raise ValidationError(
+                    f"{self.where}: vmin={vmin} is not -(2**k)+1 for k in 0..23 "
+                    f"(Loihi 1 negVmLimit)")
+            if vmax not in _LOIHI1_VMAX:  # vmax = 2**(9 + 2j) - 1
+                raise ValidationError(
+                    f"{self.where}: vmax={vmax} is not 2**(9+2j)-1 for j in 0..7 "
+                    f"(Loihi 1 posVmLimit)")
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,6 +22,16 @@ Conventions (all widths in bits):
 * ``act_shift`` -- left shift applied to the summed synaptic input before it
   is added to ``u``.
 * ``graded_spike_bits`` -- payload width of a graded spike (0: binary spikes).
+* ``semantics`` -- the per-step rule set: ``"lava"`` (Lava's fixed-point
+  ``PyLifModelBitAcc``/``PyDenseModelBitAcc``) or ``"loihi1"`` (Loihi 1 as
+  nengo-loihi 1.1.0's emulator computes it: 22-bit dendritic sum, 24-bit
+  two's-complement ``u`` and ``u + bias``, ``v`` clipped to ``[vmin, vmax]``,
+  per-synapse weight rounding; ``docs/loihi1.md``).
+* ``dendrite_bits`` -- width of the summed synaptic input after ``act_shift``
+  (wrapped, two's complement): 32 in Lava (int32), 22 on Loihi 1.
+* ``refract_delay_max`` -- largest ``refract_delay`` of a population.
+* ``trace_bits`` / ``trace_decay_bits`` -- width of an unsigned spike trace and
+  of its decay constant (``docs/fixed-point.md``, "Spike traces").
 """
 
 from __future__ import annotations
@@ -36,11 +46,16 @@ __all__ = [
     "HardwareProfile",
     "LOIHI1",
     "LOIHI2",
+    "LOIHI1_LAVA",
     "generic",
     "get_profile",
     "parse_profile",
     "PROFILES",
+    "SEMANTICS",
 ]
+
+SEMANTICS = ("lava", "loihi1")
+"""Rule sets of the integer step (:attr:`HardwareProfile.semantics`)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,12 @@ class HardwareProfile:
     bias_bits: int = 13
     bias_exp_min: int = 0
     bias_exp_max: int = 7
+    # --- rule set, refractory period, spike traces ----------------------------
+    semantics: str = "lava"
+    dendrite_bits: int = 32
+    refract_delay_max: int = 63
+    trace_bits: int = 7
+    trace_decay_bits: int = 12
     # --- resources ----------------------------------------------------------
     neurons_per_core: int = 1024
     synapse_memory_bits_per_core: int = 1_048_576
@@ -85,6 +106,7 @@ class HardwareProfile:
             "weight_bits", "decay_bits", "state_bits", "vth_bits", "bias_bits",
             "neurons_per_core", "synapse_memory_bits_per_core",
             "input_axons_per_core", "output_axons_per_core", "cores_per_chip",
+            "dendrite_bits", "trace_bits", "trace_decay_bits",
         )
         for name in positive:
             value = getattr(self, name)
@@ -92,7 +114,19 @@ class HardwareProfile:
                 raise ValidationError(
                     f"profile '{self.name}': {name}={value!r} must be a positive integer"
                 )
-        for name in ("delay_max_steps", "graded_spike_bits", "act_shift", "vth_shift"):
+        if self.semantics not in SEMANTICS:
+            raise ValidationError(
+                f"profile '{self.name}': semantics={self.semantics!r} is not one of "
+                f"{', '.join(SEMANTICS)}"
+            )
+        if self.dendrite_bits > 32 or self.trace_bits > 31 or self.trace_decay_bits > 31:
+            raise ValidationError(
+                f"profile '{self.name}': dendrite_bits<=32, trace_bits<=31 and "
+                f"trace_decay_bits<=31 (dendrite_bits={self.dendrite_bits}, "
+                f"trace_bits={self.trace_bits}, trace_decay_bits={self.trace_decay_bits})"
+            )
+        for name in ("delay_max_steps", "graded_spike_bits", "act_shift", "vth_shift",
+                     "refract_delay_max"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValidationError(
@@ -165,6 +199,12 @@ class HardwareProfile:
             "num_message_bits": "graded-spike payload bits",
             "u": f"{self.state_bits}-bit signed state",
             "v": f"{self.state_bits}-bit signed state",
+            "refract_delay": f"refractory delay in steps, max {self.refract_delay_max}",
+            "vmin": "lower voltage limit" + (" -(2**k)+1" if self.semantics == "loihi1" else ""),
+            "vmax": "upper voltage limit" + (" 2**(9+2j)-1" if self.semantics == "loihi1"
+                                             else ""),
+            "trace_decay": f"{self.trace_decay_bits}-bit unsigned",
+            "trace_impulse": f"{self.trace_bits}-bit unsigned",
         }.get(param, param)
 
     def _ranges(self) -> Dict[str, Tuple[int, int]]:
@@ -181,6 +221,11 @@ class HardwareProfile:
             "num_message_bits": (0, self.graded_spike_bits),
             "u": (-state_max, state_max),
             "v": (-state_max, state_max),
+            "refract_delay": (0, self.refract_delay_max),
+            "vmin": (-state_max, 0),
+            "vmax": (0, state_max),
+            "trace_decay": (0, 2**self.trace_decay_bits - 1),
+            "trace_impulse": (0, 2**self.trace_bits - 1),
         }
 
     @property
@@ -212,7 +257,7 @@ class HardwareProfile:
         for key, value in data.items():
             if key in ("energy_pj", "latency_ns"):
                 kwargs[key] = {str(k): float(v) for k, v in dict(value).items()}
-            elif key == "name":
+            elif key in ("name", "semantics"):
                 kwargs[key] = str(value)
             else:
                 try:
@@ -248,6 +293,16 @@ _LOIHI1_SOURCES = {
     "input_axons_per_core": "nengo-loihi nengo_loihi/block.py MAX_IN_AXONS = 4096",
     "output_axons_per_core": "nengo-loihi nengo_loihi/block.py MAX_OUT_AXONS = 4096",
     "graded_spike_bits": "Davies et al. 2018: Loihi 1 spikes are binary",
+    "semantics": "nengo-loihi 1.1.0 nengo_loihi/emulator/interface.py CompartmentState.update "
+    "(an independent Loihi 1 emulator); rules in docs/loihi1.md",
+    "dendrite_bits": "nengo-loihi nengo_loihi/builder/discretize.py Q_BITS = 21 (plus sign), "
+    "applied to the dendritic accumulator in CompartmentState.update",
+    "refract_delay_max": "nengo-loihi hardware/builder.py passes refract_delay to NxSDK "
+    "cxProfileCfg.refractDelay; its width is not in the sources at hand, 6 bits assumed",
+    "trace_bits": "Lava lava/magma/core/learning/constants.py W_TRACE = 7 (Loihi learning "
+    "engine traces)",
+    "trace_decay_bits": "Lava lava/proc/lif/models.py: 12-bit decays (du, dv); neurohw uses the "
+    "same width for trace decays",
 }
 
 LOIHI1 = HardwareProfile(
@@ -270,6 +325,8 @@ LOIHI1 = HardwareProfile(
     input_axons_per_core=4096,
     output_axons_per_core=4096,
     cores_per_chip=128,
+    semantics="loihi1",
+    dendrite_bits=22,
     sources=_LOIHI1_SOURCES,
 )
 """Intel Loihi 1 (14 nm, 2018): binary spikes, 128 cores of 1,024 compartments."""
@@ -277,6 +334,9 @@ LOIHI1 = HardwareProfile(
 _LOIHI2_SOURCES = dict(_LOIHI1_SOURCES)
 _LOIHI2_SOURCES.update(
     {
+        "semantics": "Lava 0.10 lava/proc/lif/models.py PyLifModelBitAcc and "
+        "lava/proc/dense/models.py PyDenseModelBitAcc (docs/fixed-point.md)",
+        "dendrite_bits": "Lava lava/proc/lif/models.py: a_in << act_shift held in int32",
         "graded_spike_bits": "Intel 2021, 'Taking Neuromorphic Computing to the Next Level "
         "with Loihi 2' (technology brief): graded spikes with up to 32-bit payload; Lava's "
         "fixed_pt models carry 24-bit payloads (s_out precision=24)",
@@ -293,9 +353,24 @@ LOIHI2 = dataclasses.replace(
     graded_spike_bits=24,
     neurons_per_core=8192,
     synapse_memory_bits_per_core=192 * 1024 * 8,
+    semantics="lava",
+    dendrite_bits=32,
     sources=_LOIHI2_SOURCES,
 )
 """Intel Loihi 2 (Intel 4, 2021): graded spikes, 128 cores of up to 8,192 neurons."""
+
+
+LOIHI1_LAVA = dataclasses.replace(
+    LOIHI1,
+    name="loihi1_lava",
+    semantics="lava",
+    dendrite_bits=32,
+    sources={**_LOIHI1_SOURCES, "semantics": _LOIHI2_SOURCES["semantics"],
+             "dendrite_bits": _LOIHI2_SOURCES["dendrite_bits"]},
+)
+"""Loihi 1's widths and limits under Lava's fixed_pt rules (what ``loihi1`` computed
+before it followed the chip): runs in Lava, so verification tests use it beside
+``loihi2``.  Not in :data:`PROFILES`; files written with it carry its full spec."""
 
 
 def generic(name: str = "generic", **widths: Any) -> HardwareProfile:
@@ -343,7 +418,7 @@ def get_profile(name: str) -> HardwareProfile:
 
 _INT_FIELDS = tuple(
     f.name for f in dataclasses.fields(HardwareProfile)
-    if f.name not in ("name", "energy_pj", "latency_ns", "sources")
+    if f.name not in ("name", "semantics", "energy_pj", "latency_ns", "sources")
 )
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from neurohw.profiles import LOIHI1_LAVA  # Loihi 1 widths, Lava's rules
 import neurohw as nh
 from neurohw import ir
 from neurohw.backends.lava import run_lava
@@ -25,7 +26,7 @@ def _assert_matches_lava(net, x, record=("spikes", "v", "u")):
 
 def _random_case(seed, steps=30):
     rng = np.random.default_rng(seed)
-    net = random_network(rng, ["loihi1", "loihi2"][seed % 2], conv=False, delays=True)
+    net = random_network(rng, [LOIHI1_LAVA, "loihi2"][seed % 2], conv=False, delays=True)
     n = net.nodes["input"].shape[0]
     p = rng.uniform(0.05, 0.9)
     x = (rng.random((steps, n)) < p).astype(np.int8)

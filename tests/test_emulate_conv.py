@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from neurohw.profiles import LOIHI1_LAVA  # Loihi 1 widths, Lava's rules
 import neurohw as nh
 from neurohw import ir
 from neurohw.emulate import run
@@ -101,7 +102,7 @@ def _compare_with_lava(net, x):
 
 def _check_lively(seed, steps):
     rng = np.random.default_rng(seed)
-    net = _lively_conv_net(rng, ["loihi1", "loihi2"][seed % 2])
+    net = _lively_conv_net(rng, [LOIHI1_LAVA, "loihi2"][seed % 2])
     x = (rng.random((steps, net.nodes["input"].size if hasattr(net.nodes["input"], "size")
                      else int(np.prod(net.nodes["input"].shape)))) < 0.5).astype(np.int8)
     emu = _compare_with_lava(net, x)
@@ -130,7 +131,7 @@ def test_random_conv_networks_full_range_vs_lava(seed):
     """random_network's conv front end draws every parameter over the full profile range."""
     rng = np.random.default_rng(1000 + seed)
     while True:  # draw until the net has a conv front end Lava can express (exp >= 0)
-        net = random_network(rng, ["loihi1", "loihi2"][seed % 2], conv=True)
+        net = random_network(rng, [LOIHI1_LAVA, "loihi2"][seed % 2], conv=True)
         if "conv" in net.nodes and net.nodes["conv"].weight_exp >= 0:
             break
     x = (rng.random((30, int(np.prod(net.nodes["input"].shape)))) < 0.5).astype(np.int8)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from neurohw.profiles import LOIHI1_LAVA  # Loihi 1 widths, Lava's rules
 import neurohw as nh
 from neurohw import ir
 from neurohw.emulate import run
@@ -97,7 +98,7 @@ def test_inspect_shows_min_max_of_per_neuron_values():
 # -- both engines against real Lava -----------------------------------------------
 def _case(seed, steps=25, overflow=False):
     rng = np.random.default_rng(1000 + seed)
-    net = per_neuron(random_network(rng, ["loihi1", "loihi2"][seed % 2], conv=False,
+    net = per_neuron(random_network(rng, [LOIHI1_LAVA, "loihi2"][seed % 2], conv=False,
                                     delays=True), rng, lively=not overflow)
     n = int(np.prod(net.nodes["input"].shape))
     x = (rng.random((steps, n)) < rng.uniform(0.1, 0.9)).astype(np.int8)

@@ -1,6 +1,7 @@
 """Run a quantized network bit-exactly (Lava fixed_pt semantics) on an input
 spike array and write every population's spikes (and, with --record, v/u) to
-an .npz file: NAME.spikes / NAME.v / NAME.u, each (B, T, n)."""
+an .npz file: NAME.spikes / NAME.v / NAME.u, each (B, T, n); with
+--record trace also NAME.trace for populations that keep a spike trace."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ def add_args(p) -> None:
     p.add_argument("--input", required=True, metavar="X.npy",
                    help="integer spikes, shape (T, n_in) or (B, T, n_in)")
     p.add_argument("--out", required=True, metavar="RUN.npz", help="output file")
-    p.add_argument("--record", default="", metavar="v,u",
-                   help="also record membrane voltage v and/or current u")
+    p.add_argument("--record", default="", metavar="v,u,trace",
+                   help="also record membrane voltage v, current u and/or the integer spike "
+                        "trace (populations with trace_impulse > 0)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "numba"],
                    help="numba: fused compiled kernels (default when installed); numpy: the "
@@ -30,7 +32,10 @@ def add_args(p) -> None:
 
 
 def run(args) -> int:
-    record = parse_record(args.record)
+    items = [s.strip() for s in args.record.split(",")] if args.record else []
+    record = parse_record(",".join(s for s in items if s != "trace"))
+    if "trace" in items:
+        record = record + ("trace",)
     net = load_model(args.model)
     x = load_array(args.input)
     t0 = time.perf_counter()

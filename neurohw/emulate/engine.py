@@ -28,12 +28,16 @@ import numpy as np
 from .. import ir
 from ..errors import ValidationError
 from ..fixedpoint import as_int_array, effective_weights, scaled_bias
-from .steps import (LIFParams, LIFState, apply_exp, conv_accumulate, conv_gather_index,
-                    dense_accumulate, lif_step, wrap32, wrap_bits)
+from .steps import (LIFParams, LIFState, TraceParams, apply_exp, conv_accumulate,
+                    conv_gather_index, dense_accumulate, lif_step, loihi1_synapse_weights,
+                    trace_step, wrap32, wrap_bits)
 
-__all__ = ["EmulatorRun", "run", "prepare_input", "RECORDABLE"]
+__all__ = ["EmulatorRun", "run", "prepare_input", "RECORDABLE", "RECORDABLE_ALL"]
 
 RECORDABLE = ("spikes", "v", "u")
+"""The state Lava also records (what ``verify`` compares)."""
+RECORDABLE_ALL = RECORDABLE + ("trace",)
+"""What :func:`run` can record: :data:`RECORDABLE` plus integer spike traces."""
 _EXACT_F64 = 2**53
 _EXACT_F32 = 2**24
 
@@ -42,9 +46,10 @@ _EXACT_F32 = 2**24
 class EmulatorRun:
     """Recorded arrays per population ``NAME``, each of shape ``(B, T, n)``.
 
-    ``spikes`` are ``np.int8`` (0/1); ``v`` and ``u`` are ``np.int32``.
-    :meth:`to_npz_dict` gives the ``NAME.spikes`` / ``NAME.v`` / ``NAME.u``
-    layout of the emulator-output contract.
+    ``spikes`` are ``np.int8`` (0/1); ``v``, ``u`` and ``trace`` are ``np.int32``
+    (``trace`` only for populations with a spike trace, ``trace_impulse > 0``).
+    :meth:`to_npz_dict` gives the ``NAME.spikes`` / ``NAME.v`` / ``NAME.u`` /
+    ``NAME.trace`` layout of the emulator-output contract.
     """
 
     num_steps: int
@@ -52,12 +57,13 @@ class EmulatorRun:
     spikes: Dict[str, np.ndarray] = field(default_factory=dict)
     v: Dict[str, np.ndarray] = field(default_factory=dict)
     u: Dict[str, np.ndarray] = field(default_factory=dict)
+    trace: Dict[str, np.ndarray] = field(default_factory=dict)
     events: Dict[str, Dict[str, np.ndarray]] = field(default_factory=dict)
     """With ``count_events``: per population, ``u_wrap`` and ``v_clip`` counts per sample ``(B,)``."""
 
     def to_npz_dict(self) -> Dict[str, np.ndarray]:
         out: Dict[str, np.ndarray] = {}
-        for var in RECORDABLE:
+        for var in RECORDABLE_ALL:
             for name, arr in getattr(self, var).items():
                 out[f"{name}.{var}"] = arr
         return out
@@ -118,6 +124,22 @@ def input_payload_bits(net: ir.Network, name: str) -> int:
     return max((net.nodes[k].num_message_bits for k in readers), default=0)
 
 
+def _synapse_weights(node, profile) -> Tuple[np.ndarray, int]:
+    """``(integer weights, exponent)`` a projection applies for ``profile``.
+
+    Lava rules: the effective mantissas and the layer's ``weight_exp`` (applied
+    to the sum).  Loihi 1 rules: each synapse's integer with the exponent
+    folded in and rounded per synapse (:func:`.steps.loihi1_synapse_weights`),
+    exponent 0.  The later wraps of a Dense (32 bits) or Conv (24 bits) sum are
+    no-ops modulo the 22-bit dendritic wrap after ``<< 6``.
+    """
+    w = effective_weights(node.weight, node.sign_mode, node.num_weight_bits, profile.weight_bits)
+    if profile.semantics == "loihi1":
+        return loihi1_synapse_weights(w, node.sign_mode, node.num_weight_bits,
+                                      profile.weight_bits, node.weight_exp), 0
+    return w, int(node.weight_exp)
+
+
 def _payload_max(node) -> int:
     bits = getattr(node, "num_message_bits", 0)
     return 1 if bits == 0 else (1 << bits) - 1
@@ -132,10 +154,8 @@ class _ConvProj:
             w = np.ones((c, 1) + tuple(node.kernel_size), np.int64)
             groups, stride, padding, dilation, exp = c, node.stride, node.padding, (1, 1), 0
         else:
-            w = effective_weights(node.weight, node.sign_mode, node.num_weight_bits,
-                                  profile.weight_bits)
+            w, exp = _synapse_weights(node, profile)
             groups, stride, padding, dilation = node.groups, node.stride, node.padding, node.dilation
-            exp = int(node.weight_exp)
         self.exp = exp
         c_out, cg, kh, kw = w.shape
         self.idx = conv_gather_index(node.input_shape, (kh, kw), stride, padding, dilation, groups)
@@ -160,9 +180,7 @@ class _Proj:
 
     def __init__(self, node: ir.Dense, profile, batch: int):
         self.node = node
-        w = effective_weights(node.weight, node.sign_mode, node.num_weight_bits,
-                              profile.weight_bits)
-        self.exp = int(node.weight_exp)
+        w, self.exp = _synapse_weights(node, profile)
         n_out, n_in = w.shape
         self.n_out = n_out
         bound = int(np.abs(w).sum(axis=1).max(initial=0)) * _payload_max(node)
@@ -280,7 +298,14 @@ def _lif_params(pop: ir.LIFPopulation, profile) -> LIFParams:
     unity = 1 << profile.decay_bits
     du = pop.du.astype(np.int64)
     dv = pop.dv.astype(np.int64)
+    vmin, vmax = pop.v_limits(profile)
+    full = (1 << (profile.state_bits - 1)) - 1
     return LIFParams(
+        vmin=None if vmin == -full else vmin,
+        vmax=None if vmax == full else vmax,
+        refract=pop.refract_delay.astype(np.int64).reshape(-1) if pop.has_refractory else None,
+        loihi1=profile.semantics == "loihi1",
+        dendrite_bits=profile.dendrite_bits,
         decay_u=_per_neuron_or_scalar(unity - (du + 1)),
         decay_v=_per_neuron_or_scalar(unity - dv),
         bias=scaled_bias(pop.bias_mant, pop.bias_exp).reshape(-1),
@@ -291,11 +316,21 @@ def _lif_params(pop: ir.LIFPopulation, profile) -> LIFParams:
     )
 
 
+def _trace_params(pop: ir.LIFPopulation, profile) -> Optional[TraceParams]:
+    """The spike-trace integers of ``pop``, or None when it keeps no trace."""
+    if not pop.has_trace:
+        return None
+    return TraceParams(decay=int(pop.trace_decay), impulse=int(pop.trace_impulse),
+                       bits=profile.trace_bits, decay_bits=profile.trace_decay_bits,
+                       set_mode=pop.trace_mode == "set")
+
+
 def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool = False,
         source: str = "input", count_events: bool = False, engine: str = "auto") -> EmulatorRun:
     """Emulate ``net`` bit-exactly on input ``x`` (see :func:`prepare_input`).
 
-    ``record`` is any of ``"spikes"``, ``"v"``, ``"u"``.  Returns an
+    ``record`` is any of ``"spikes"``, ``"v"``, ``"u"``, ``"trace"`` (the
+    last for populations with ``trace_impulse > 0``; others are skipped).  Returns an
     :class:`EmulatorRun` with arrays of shape ``(B, T, n)`` per population.
     ``progress`` shows a progress bar (tqdm) over the steps.
     ``count_events`` counts, per population and sample, the neuron-steps in
@@ -305,9 +340,10 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
     integers); ``"auto"`` picks numba when it is installed.
     """
     record = tuple(record)
-    bad = sorted(set(record) - set(RECORDABLE))
+    bad = sorted(set(record) - set(RECORDABLE_ALL))
     if bad:
-        raise ValidationError(f"record: unknown variable(s) {', '.join(bad)}; use spikes, v, u")
+        raise ValidationError(
+            f"record: unknown variable(s) {', '.join(bad)}; use {', '.join(RECORDABLE_ALL)}")
     if engine not in ("auto", "numpy", "numba"):
         raise ValidationError(f"engine={engine!r}: use auto, numpy or numba")
     from . import fast
@@ -345,8 +381,13 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
                 p.fast = fast
             elif isinstance(p, _InputDrive):
                 p.proj.fast = fast
-    state = {k: LIFState(np.zeros((B, p.size), np.int64), np.zeros((B, p.size), np.int64))
+    state = {k: LIFState(np.zeros((B, p.size), np.int64), np.zeros((B, p.size), np.int64),
+                         np.zeros((B, p.size), np.int64) if params[k].refract is not None
+                         else None)
              for k, p in pops.items()}
+    traces = {k: _trace_params(p, profile) for k, p in pops.items()}
+    traces = {k: t for k, t in traces.items() if t is not None}
+    trace_x = {k: np.zeros((B, pops[k].size), np.int64) for k in traces}
     # what feeds each population: projections (delivered) or inputs (same step),
     # looking through Flatten nodes (a reshape of the flat activity)
     feeds = {k: [net.through_flatten(s) for s in net.predecessors(k)] for k in pops}
@@ -356,8 +397,8 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
                          for k in pops}
     # the fused kernel updates u, v and its spike buffer in place: projections read
     # the spikes in the same step and recording copies them, so one buffer suffices
-    steppers = {k: fast.LIFStepper(params[k], state[k].u, state[k].v) for k in pops} \
-        if use_fast else {}
+    steppers = {k: fast.LIFStepper(params[k], state[k].u, state[k].v, state[k].ref)
+                for k in pops} if use_fast else {}
     steps = range(T)
     if progress:
         steps = _progress(steps, T)
@@ -369,7 +410,8 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
     # recording buffers are (T, B, n) so each step writes one contiguous block; the
     # results are (B, T, n) transposed views of them (indexing and np.savez work as usual)
     rec_buf = {var: {k: np.zeros((T, B, p.size), dtype=np.int8 if var == "spikes" else np.int32)
-                     for k, p in pops.items()} for var in record}
+                     for k, p in pops.items() if var != "trace" or k in traces}
+               for var in record}
     limit = fast.blas_single_thread(B) if use_fast else contextlib.nullcontext()
     with limit:
         for t in steps:
@@ -393,6 +435,10 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
                     st, s = lif_step(state[k], a, params[k])
                 state[k] = st
                 outputs[k] = s
+                if k in traces:
+                    trace_x[k] = trace_step(trace_x[k], s, traces[k])
+                    if "trace" in record:
+                        rec_buf["trace"][k][t] = trace_x[k]
                 if "spikes" in record:
                     rec_buf["spikes"][k][t] = s
                 if "v" in record:

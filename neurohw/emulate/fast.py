@@ -118,6 +118,62 @@ if _nb is not None:
             counts[0, b] += cw
             counts[1, b] += cc
 
+    @_jit(inline="always")
+    def _wrap_bits(x, bits):
+        half = np.int64(1) << (bits - 1)
+        return ((x + half) & ((half << 1) - 1)) - half
+
+    def _lif_body_ext(u, v, ref, a, prm, per, s_out, counts):
+        # steps._lif_step_ext fused: Loihi 1 rules or Lava's, [vmin, vmax], refractory.
+        # prm = act_shift, half, decay_bits, vmin, vmax, loihi1, dendrite_bits, has_ref,
+        #       state_bits; per[0..4, i] = decay_u, decay_v, bias, vth_scaled, refract_delay
+        B, n = u.shape
+        shift, half, dshift = prm[0], prm[1], prm[2]
+        vmin, vmax, l1, dbits, has_ref, sbits = prm[3], prm[4], prm[5], prm[6], prm[7], prm[8]
+        for b in _nb.prange(B):
+            cw = 0
+            cc = 0
+            for i in range(n):
+                q = _wrap_bits(np.int64(a[b, i]) << shift, dbits)
+                if l1:
+                    uraw = _decay(u[b, i], per[0, i], dshift) + q
+                    uu = _wrap_bits(uraw, sbits)
+                    u2raw = uu + per[2, i]
+                    u2 = _wrap_bits(u2raw, sbits)
+                    uw = 1 if (uu != uraw or u2 != u2raw) else 0
+                    raw = _decay(v[b, i], per[1, i], dshift) + u2
+                else:
+                    uu = _wrap32(_decay(u[b, i], per[0, i], dshift) + q)
+                    uw = 0
+                    if uu > half:
+                        uu -= 2 * half
+                        uw = 1
+                    elif uu <= -half:
+                        uu += 2 * half
+                        uw = 1
+                    raw = _wrap32(_decay(v[b, i], per[1, i], dshift) + uu + per[2, i])
+                vv = raw
+                if vv > vmax:
+                    vv = vmax
+                elif vv < vmin:
+                    vv = vmin
+                vc = 1 if vv != raw else 0
+                if has_ref and ref[b, i] > 0:
+                    vv = 0
+                s = 1 if vv > per[3, i] else 0
+                if s:
+                    vv = 0
+                if has_ref:
+                    r = per[4, i] if s else ref[b, i]
+                    ref[b, i] = r - 1 if r > 0 else 0
+                u[b, i] = uu
+                v[b, i] = vv
+                s_out[b, i] = s
+                cw += uw
+                cc += vc
+            counts[0, b] += cw
+            counts[1, b] += cc
+
     def _sum_body(s, wt, out):
         B, n_in = s.shape
         n_out = wt.shape[1]
@@ -132,6 +188,7 @@ if _nb is not None:
     # (serial, parallel) compilations of the same bodies
     _kernels = tuple(_jit(parallel=p)(_lif_body) for p in (False, True))
     _kernels_uniform = tuple(_jit(parallel=p)(_lif_body_uniform) for p in (False, True))
+    _kernels_ext = tuple(_jit(parallel=p)(_lif_body_ext) for p in (False, True))
     _sums = tuple(_jit(parallel=p)(_sum_body) for p in (False, True))
 
 
@@ -176,14 +233,35 @@ class LIFStepper:
     when du, dv and vth are all scalars a kernel holding them in registers runs).
     Calling it with the summed synaptic input ``a`` (int64 or int32 ``(B, n)``,
     C-contiguous; widened to int64 inside before any shift) runs one step.
+    When ``p.extended`` (Loihi 1 rules, ``[vmin, vmax]`` or refractory delays,
+    ``steps._lif_step_ext``) a third kernel runs; ``ref`` is then the refractory
+    counter (int64 ``(B, n)``, updated in place) when ``p.refract`` is set.
     """
 
-    def __init__(self, p, u: np.ndarray, v: np.ndarray):
+    def __init__(self, p, u: np.ndarray, v: np.ndarray, ref=None):
         B, n = u.shape
         self.u, self.v = u, v
         par = B >= PARALLEL_MIN_BATCH
         shared = [p.decay_u, p.decay_v, p.vth_scaled]
-        if all(np.ndim(x) == 0 for x in shared):
+        if p.extended:
+            half = int(p.half)
+            has_ref = p.refract is not None
+            if has_ref and ref is None:
+                raise ValueError("LIFStepper: refractory parameters need a ref counter array")
+            self.ref = ref if has_ref else np.zeros((1, 1), np.int64)
+            self.prm = np.array([p.act_shift, half, p.decay_bits,
+                                 -(half - 1) if p.vmin is None else p.vmin,
+                                 half - 1 if p.vmax is None else p.vmax,
+                                 int(bool(p.loihi1)), p.dendrite_bits, int(has_ref),
+                                 (2 * half).bit_length() - 1], np.int64)
+            refract = p.refract if has_ref else 0
+            self.per = np.ascontiguousarray(np.stack(
+                [np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
+                 for x in (p.decay_u, p.decay_v, p.bias, p.vth_scaled, refract)]))
+            kernel = _kernels_ext[par]
+            self.kernel = lambda u_, v_, a, prm, per, s, c: kernel(u_, v_, self.ref, a, prm,
+                                                                    per, s, c)
+        elif all(np.ndim(x) == 0 for x in shared):
             # du, dv, vth shared: kept in registers (about 10 % faster on large populations)
             self.prm = np.array([p.act_shift, p.half, p.decay_bits] + [int(x) for x in shared],
                                 np.int64)

@@ -11,14 +11,15 @@ runs the same code).
 
 from __future__ import annotations
 
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from ..ir import conv_output_hw
 
 __all__ = ["LIFParams", "LIFState", "wrap32", "wrap_bits", "lif_step", "dense_accumulate",
-           "apply_exp", "conv_gather_index", "conv_accumulate"]
+           "apply_exp", "conv_gather_index", "conv_accumulate", "TraceParams", "trace_step",
+           "loihi1_synapse_weights", "round_half_even_shift"]
 
 _U_HALF = 1 << 23  # 2**(24-1): Lava's max_uv_val
 
@@ -33,6 +34,12 @@ class LIFParams(NamedTuple):
     that ends each decay.  ``decay_u``, ``decay_v`` and ``vth_scaled`` are
     scalars when every neuron shares them, else per neuron; ``bias`` is per
     neuron.  Defaults are Lava's (Loihi) widths.
+
+    ``vmin``/``vmax`` clip ``v`` (``None``: ``-(half - 1)``/``half - 1``);
+    ``refract`` is ``refract_delay`` per neuron (int64 ``(n,)``) or ``None``
+    (no refractory period: the state carries no counter); ``loihi1`` selects
+    the Loihi 1 rules (:func:`lif_step`); ``dendrite_bits`` is the width the
+    shifted input is wrapped to (32 in Lava, 22 on Loihi 1).
     """
 
     decay_u: np.ndarray
@@ -42,12 +49,25 @@ class LIFParams(NamedTuple):
     act_shift: int = 6
     half: int = _U_HALF
     decay_bits: int = 12
+    vmin: Optional[int] = None
+    vmax: Optional[int] = None
+    refract: Optional[np.ndarray] = None
+    loihi1: bool = False
+    dendrite_bits: int = 32
+
+    @property
+    def extended(self) -> bool:
+        """True when a rule beyond Lava's plain ``PyLifModelBitAcc`` applies."""
+        return (self.loihi1 or self.refract is not None or self.dendrite_bits != 32
+                or self.vmin is not None or self.vmax is not None)
 
 class LIFState(NamedTuple):
-    """``u`` and ``v``, int64 arrays of shape ``(B, n)``."""
+    """``u`` and ``v``, int64 arrays of shape ``(B, n)``; ``ref`` the refractory
+    counter (int64 ``(B, n)``, steps left) when the parameters have ``refract``."""
 
     u: np.ndarray
     v: np.ndarray
+    ref: Optional[np.ndarray] = None
 
 
 def wrap32(x, xp=np):
@@ -83,10 +103,26 @@ def lif_step(state: LIFState, a_in, p: LIFParams, xp=np, events: bool = False):
     ``trunc`` rounds toward zero.  Every parameter may be a scalar or per
     neuron (shape ``(n,)``, broadcast over the batch).
 
+    With ``p.loihi1`` (Loihi 1 as nengo-loihi 1.1.0's emulator computes it,
+    ``docs/loihi1.md``) phases 1-3 are instead
+
+    1. ``q = wrap(a_in << act_shift, dendrite_bits)`` (two's complement, 22 bits)
+    2. ``u = wrap(trunc(u * decay_u / 2**D) + q, state_bits)`` (two's complement)
+    3. ``v = clip(trunc(v * decay_v / 2**D) + wrap(u + bias, state_bits), vmin, vmax)``
+
+    and in both rule sets ``v`` is clipped to ``[vmin, vmax]``.  With
+    ``p.refract`` (refractory delays), after phase 3 ``v = 0`` where the
+    counter ``ref > 0``; after phase 4 ``ref = refract`` where ``s``, then
+    ``ref = max(ref - 1, 0)`` (nengo-loihi's order: ``refract_delay = r``
+    gives ``r - 1`` silent steps, during which ``u`` integrates as usual).
+
     Returns ``(new_state, spikes)`` with ``spikes`` a bool array; with
     ``events`` also ``(u_wrapped, v_clipped)``, boolean masks of the neurons
-    whose ``u`` wrapped and whose ``v`` saturated this step.
+    whose ``u`` (or, Loihi 1, ``u + bias``) wrapped and whose ``v`` saturated
+    this step.
     """
+    if p.extended:
+        return _lif_step_ext(state, a_in, p, xp, events)
     half = p.half
     # the low 32 bits of an int64 left shift are exact even when the shift carries bits
     # out of 64 (a shift, shift < 64, is modulo 2**64), so wrap32 gives Lava's int32 value
@@ -103,6 +139,107 @@ def lif_step(state: LIFState, a_in, p: LIFParams, xp=np, events: bool = False):
     if events:
         return LIFState(u, v), s, (u_wrapped, v_clipped)
     return LIFState(u, v), s
+
+
+def _lif_step_ext(state: LIFState, a_in, p: LIFParams, xp=np, events: bool = False):
+    """:func:`lif_step` with the Loihi 1 rules, [vmin, vmax] and refractory delays."""
+    half = p.half
+    vmin = -(half - 1) if p.vmin is None else p.vmin
+    vmax = half - 1 if p.vmax is None else p.vmax
+    q = wrap_bits(a_in << p.act_shift, p.dendrite_bits, xp)
+    if p.loihi1:
+        state_bits = (2 * half).bit_length() - 1
+        u_raw = _decay(state.u, p.decay_u, p.decay_bits, xp) + q
+        u = wrap_bits(u_raw, state_bits, xp)
+        u2_raw = u + p.bias
+        u2 = wrap_bits(u2_raw, state_bits, xp)
+        u_wrapped = (u != u_raw) | (u2 != u2_raw)
+        v_raw = _decay(state.v, p.decay_v, p.decay_bits, xp) + u2
+    else:
+        u = wrap32(_decay(state.u, p.decay_u, p.decay_bits, xp) + q, xp)
+        u_wrapped = (u > half) | (u <= -half)
+        u = xp.where(u > half, u - 2 * half, xp.where(u <= -half, u + 2 * half, u))
+        v_raw = wrap32(_decay(state.v, p.decay_v, p.decay_bits, xp) + u + p.bias, xp)
+    v = xp.clip(v_raw, vmin, vmax)
+    v_clipped = v != v_raw
+    ref = state.ref
+    if p.refract is not None:
+        if ref is None:
+            ref = xp.zeros_like(v)
+        v = xp.where(ref > 0, 0, v)
+    s = v > p.vth_scaled
+    v = xp.where(s, 0, v)
+    if p.refract is not None:
+        ref = xp.maximum(xp.where(s, p.refract, ref) - 1, 0)
+    new = LIFState(u, v, ref)
+    if events:
+        return new, s, (u_wrapped, v_clipped)
+    return new, s
+
+
+class TraceParams(NamedTuple):
+    """Integer spike-trace parameters of one population (``docs/fixed-point.md``).
+
+    ``decay`` (``0..2**decay_bits - 1``) makes the factor ``2**decay_bits - decay``;
+    ``impulse`` (``1..2**bits - 1``) is added on a spike (``set``: the trace
+    becomes ``impulse``); ``bits`` is the unsigned trace width.
+    """
+
+    decay: int
+    impulse: int
+    bits: int = 7
+    decay_bits: int = 12
+    set_mode: bool = False
+
+
+def trace_step(x, s, p: TraceParams, xp=np):
+    """One step of an integer spike trace, int64 ``(B, n)``; ``s`` the spikes of this step.
+
+    ``x = (x * (2**decay_bits - decay)) >> decay_bits`` (``x >= 0``: floor,
+    deterministic, where Loihi's learning engine rounds stochastically), then
+    where ``s``: ``x = min(x + impulse, 2**bits - 1)`` (additive) or
+    ``x = impulse`` (set).  The decay comes first, as in Lava's
+    ``LearningConnectionModelBitApproximate._compute_trace_histories``, so a
+    spike at step ``t`` shows as ``impulse`` (plus the decayed past) in row ``t``.
+    """
+    x = (x * ((1 << p.decay_bits) - p.decay)) >> p.decay_bits
+    top = (1 << p.bits) - 1
+    hit = p.impulse if p.set_mode else xp.minimum(x + p.impulse, top)
+    return xp.where(s, hit, x)
+
+
+def round_half_even_shift(m, k: int, xp=np):
+    """``round(m / 2**k)`` with ties to even (numpy's ``np.round``), exact in int64, ``k >= 1``."""
+    q = m >> k  # floor
+    rem = m - (q << k)  # 0 .. 2**k - 1
+    half = 1 << (k - 1)
+    return q + ((rem > half) | ((rem == half) & ((q & 1) == 1))).astype(xp.int64)
+
+
+def loihi1_synapse_weights(w_eff, sign_mode: str, num_weight_bits: int, weight_bits: int,
+                           weight_exp: int, xp=np):
+    """Per-synapse integers a Loihi 1 synapse adds (before ``act_shift``), as int64.
+
+    ``w_eff`` are the weight mantissas after Lava's clip and truncation
+    (:func:`neurohw.fixedpoint.effective_weights`), multiples of ``2**sb``
+    with ``sb = weight_bits - num_weight_bits (+1 in mixed mode)``, nengo-loihi's
+    ``SynapseConfig.shift_bits``.  As nengo-loihi 1.1.0's ``discretize_weights``
+    (``lossy_shift``): ``m = clip(w_eff / 2**sb, +-(2**(weight_bits - sb) - 1))``
+    (so -256 in mixed mode becomes -254: Loihi 1 has sign + 7 bits);
+    ``s2 = sb + weight_exp``; for ``s2 >= 0`` the result is ``m << s2`` (equal to
+    Lava's ``w_eff << weight_exp``); for ``s2 < 0`` each synapse is rounded on its
+    own: ``clip(round_half_even(m / 2**-s2) << -s2, +-mmax) >> -s2`` (floor), where
+    Lava floors the sum once.
+    """
+    sb = weight_bits - int(num_weight_bits) + (1 if sign_mode == "mixed" else 0)
+    mmax = (1 << (weight_bits - sb)) - 1
+    m = xp.clip(xp.asarray(w_eff, dtype=xp.int64) >> sb, -mmax, mmax)
+    s2 = sb + int(weight_exp)
+    if s2 >= 0:
+        return m << s2
+    k = -s2
+    r = xp.clip(round_half_even_shift(m, k, xp) << k, -mmax, mmax)
+    return r >> k
 
 
 def dense_accumulate(s_in, w_eff, w_eff_t_float=None, xp=np):

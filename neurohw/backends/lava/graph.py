@@ -62,16 +62,21 @@ def check_lava_profile(profile) -> None:
     fixed_pt models use (:data:`LAVA_DATAPATH`), plus the bias range: the
     largest bias ``bias_mant << bias_exp_max`` must fit Lava's int32
     (``bias_bits - 1 + bias_exp_max <= 31``) and ``bias_exp_min >= -31``.
-    ``loihi1``, ``loihi2`` and any ``generic(...)`` profile with these
-    widths pass.
+    ``loihi2`` and any ``generic(...)`` profile with these widths pass;
+    ``loihi1`` (Loihi 1 rules, ``semantics='loihi1'``) does not.
     """
+    if getattr(profile, "semantics", "lava") != "lava" or getattr(profile, "dendrite_bits", 32) != 32:
+        raise ValidationError(
+            f"profile '{profile.name}': semantics={profile.semantics!r}, dendrite_bits="
+            f"{profile.dendrite_bits}; Lava's fixed_pt models compute semantics='lava' with a "
+            f"32-bit input (docs/loihi1.md); use loihi2 or generic(...) to run in Lava")
     for name, (rule, value, where) in LAVA_DATAPATH.items():
         got = getattr(profile, name)
         if (rule == "eq" and got != value) or (rule == "max" and got > value):
             need = f"{name}={value}" if rule == "eq" else f"{name}<={value}"
             raise ValidationError(
                 f"profile '{profile.name}': {name}={got}; Lava's fixed_pt models use {need} "
-                f"({where}); use a profile with Lava's widths (loihi1, loihi2) to run in Lava")
+                f"({where}); use a profile with Lava's widths (loihi2, generic) to run in Lava")
     top = profile.bias_bits - 1 + profile.bias_exp_max
     if top > _INT32_BITS:
         raise ValidationError(
@@ -82,6 +87,20 @@ def check_lava_profile(profile) -> None:
         raise ValidationError(
             f"profile '{profile.name}': bias_exp_min={profile.bias_exp_min}; Lava shifts an "
             f"int32 bias right by at most {_INT32_BITS} (bias_exp_min >= -{_INT32_BITS})")
+
+
+def _check_lava_lif(pop: ir.LIFPopulation, profile) -> None:
+    """Refuse what Lava 0.10's fixed_pt LIF cannot compute: refractory delays (its only
+    refractory LIF is floating point) and [vmin, vmax] other than +-(2**23 - 1)."""
+    if pop.has_refractory:
+        raise ValidationError(
+            f"node '{pop.name}': refract_delay={int(pop.refract_delay.max())} > 1; Lava 0.10 has "
+            f"no fixed_pt refractory LIF (LIFRefractory is floating point only)")
+    full = (1 << (profile.state_bits - 1)) - 1
+    if pop.v_limits(profile) != (-full, full):
+        raise ValidationError(
+            f"node '{pop.name}': vmin={pop.vmin}, vmax={pop.vmax}; Lava's fixed_pt LIF clips v "
+            f"to [-{full}, {full}] only")
 
 
 def _int(value) -> np.ndarray:
@@ -112,6 +131,7 @@ def lava_graph_spec(net: ir.Network) -> Tuple[Dict[str, Any], Dict[str, np.ndarr
         if isinstance(node, ir.InputNode):
             nodes.append({"name": name, "kind": "Input", "shape": list(node.shape)})
         elif isinstance(node, ir.LIFPopulation):
+            _check_lava_lif(node, net.profile)
             nodes.append({"name": name, "kind": "LIF", "shape": list(node.shape)})
             for p in ("du", "dv", "vth"):
                 params[key + p] = _neuron_array(node, p)
