@@ -16,7 +16,7 @@ from typing import List, Optional
 
 from .. import __version__
 from ..errors import NeurohwError
-from . import bench_cmd, emulate_cmd, export_cmd, inspect_cmd, quantize_cmd, verify_cmd
+from . import bench_cmd, emulate_cmd, export_cmd, inspect_cmd, map_cmd, quantize_cmd, verify_cmd
 
 __all__ = ["main", "build_parser"]
 
@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "verify": verify_cmd,
     "export": export_cmd,
     "bench": bench_cmd,
+    "map": map_cmd,
 }
 
 
