@@ -1,0 +1,207 @@
+"""The ``loihi1`` profile against nengo-loihi 1.1.0's emulator (an independent Loihi 1
+emulator), bit for bit: spikes, u and v, both neurohw engines, on random block-level
+networks over the whole parameter range, with overflow and refractory cases."""
+
+import numpy as np
+import pytest
+
+import neurohw as nh
+from neurohw import ir
+from neurohw.emulate import fast, run
+from neurohw.profiles import LOIHI1
+
+from loihi1_ref import nengo_loihi_available, run_nengo_loihi
+
+pytestmark = pytest.mark.skipif(not nengo_loihi_available(), reason="needs nengo-loihi")
+
+ENGINES = ["numpy"] + (["numba"] if fast.available() else [])
+KINDS = ("lively", "overflow", "refractory", "full_range", "vmin_zero", "small_exp")
+
+
+def _vmin(rng, kind):
+    if kind == "vmin_zero":
+        return 0
+    k = int(rng.choice([0, int(rng.integers(1, 24)), 23]))
+    return -(2 ** k) + 1
+
+
+def _vmax(rng):
+    return 2 ** (9 + 2 * int(rng.integers(0, 8))) - 1
+
+
+def _dense(rng, name, n_out, n_in, kind):
+    sign_mode = str(rng.choice(ir.SIGN_MODES)) if kind == "full_range" else "mixed"
+    lo, hi = LOIHI1.weight_range(sign_mode)
+    bits = int(rng.choice([1, 2, 3, 4, 5, 6, 8])) if kind == "full_range" else 8
+    if sign_mode == "mixed" and bits == 1:
+        bits = 2
+    if kind == "overflow":
+        e = int(rng.integers(4, 8))
+        w = rng.choice([lo, hi, hi - 1, lo + 1], size=(n_out, n_in))
+    elif kind == "small_exp":
+        e = int(rng.integers(-8, -1))  # per-synapse rounding on Loihi 1
+        w = rng.integers(lo, hi + 1, size=(n_out, n_in))
+    else:
+        e = int(rng.integers(-8, 8))
+        w = rng.integers(lo, hi + 1, size=(n_out, n_in))
+    return ir.Dense(name, weight=w, weight_exp=e, num_weight_bits=bits, sign_mode=sign_mode), e
+
+
+def _population(rng, name, n, kind, in_scale):
+    """``in_scale``: a typical |input| per step in v units, to place the threshold."""
+    full = kind in ("full_range", "overflow")
+    du = rng.integers(0, 4096, n) if full else rng.integers(0, 4096 if rng.random() < .3 else 600, n)
+    dv = rng.integers(0, 4096, n) if full else rng.integers(0, 600, n)
+    if full:
+        vth = rng.integers(0, 2 ** 17, n)
+    else:  # near the input scale, so that the population spikes now and then
+        vth = np.clip((in_scale * rng.uniform(0.2, 4.0, n)).astype(np.int64) >> 6, 0, 2 ** 17 - 1)
+    if kind == "overflow" or rng.random() < 0.3:
+        bias_mant = rng.integers(-4096, 4096, n)
+        bias_exp = rng.integers(0, 8, n)
+    else:
+        bias_mant = rng.integers(-40, 60, n)
+        bias_exp = rng.integers(0, 3, n)
+    if kind == "refractory":
+        refract = rng.integers(0, 10, n)
+    else:
+        refract = rng.choice([0, 1, 2, int(rng.integers(0, 64))], size=n)
+    return ir.LIFPopulation(name, (n,), du=du, dv=dv, vth=vth, bias_mant=bias_mant,
+                            bias_exp=bias_exp, refract_delay=refract, vmin=_vmin(rng, kind),
+                            vmax=_vmax(rng) if kind != "lively" else 2 ** 23 - 1)
+
+
+def _scale(dense, e, n_in):
+    w = np.abs(dense.weight).mean() * 2.0 ** (6 + e)
+    return max(64.0, w * max(1.0, n_in * 0.3))
+
+
+def case(seed, steps=40, kind=None):
+    """A random Input -> (Dense -> LIF) x 1..3 stack with recurrence, and its input."""
+    rng = np.random.default_rng(seed)
+    kind = KINDS[seed % len(KINDS)] if kind is None else kind
+    n_in = int(rng.integers(2, 12 if kind != "overflow" else 400))
+    nodes = {"in": ir.InputNode("in", (n_in,))}
+    edges = []
+    src, width = "in", n_in
+    for layer in range(int(rng.integers(1, 4))):
+        n = int(rng.integers(1, 10))
+        d, e = _dense(rng, f"d{layer}", n, width, kind)
+        nodes[d.name] = d
+        nodes[f"l{layer}"] = _population(rng, f"l{layer}", n, kind, _scale(d, e, width))
+        edges += [(src, d.name), (d.name, f"l{layer}")]
+        if rng.random() < 0.4:  # recurrent projection onto itself
+            r, _ = _dense(rng, f"r{layer}", n, n, kind)
+            nodes[r.name] = r
+            edges += [(f"l{layer}", r.name), (r.name, f"l{layer}")]
+        src, width = f"l{layer}", n
+    net = nh.Network(nodes, edges, "loihi1")
+    x = (rng.random((steps, n_in)) < rng.uniform(0.05, 0.9)).astype(np.int8)
+    return net, x
+
+
+def _mismatch(net, x, engine):
+    """None when neurohw equals nengo-loihi, else a description of the first difference."""
+    ref = run_nengo_loihi(net, x)
+    emu = run(net, x, record=("spikes", "u", "v"), engine=engine)
+    for var in ("spikes", "u", "v"):
+        for p in net.populations:
+            a = np.asarray(getattr(emu, var)[p][0], np.int64)
+            b = ref[p][var]
+            if not np.array_equal(a, b):
+                t, i = np.argwhere(a != b)[0]
+                return f"{p}.{var}[t={t}, i={i}]: neurohw {a[t, i]}, nengo-loihi {b[t, i]}"
+    return None
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("seed", range(18))
+def test_loihi1_matches_nengo_loihi(seed, engine):
+    net, x = case(seed)
+    assert _mismatch(net, x, engine) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(18, 400))
+def test_loihi1_matches_nengo_loihi_sweep(seed):
+    net, x = case(seed, steps=80)
+    for engine in ENGINES:
+        assert _mismatch(net, x, engine) is None
+
+
+def test_corpus_exercises_every_rule():
+    """The fast corpus is not vacuous: spikes, 22-bit input wraps, u and u+bias wraps,
+    v clipping at vmin/vmax and refractory silences all occur in it."""
+    from neurohw.emulate.engine import _lif_params, _synapse_weights
+    seen = {"spikes": 0, "refractory_silence": 0, "v_clip": 0, "u_wrap": 0, "q_wrap": 0,
+            "lossy_weight": 0}
+    for seed in range(18):
+        net, x = case(seed)
+        res = run(net, x, record=("spikes",), count_events=True, engine="numpy")
+        for k, pop in net.populations.items():
+            s = res.spikes[k][0]
+            seen["spikes"] += int(s.sum())
+            seen["u_wrap"] += int(res.events[k]["u_wrap"].sum())
+            seen["v_clip"] += int(res.events[k]["v_clip"].sum())
+            r = pop.refract_delay.reshape(-1)
+            for i in np.flatnonzero(r > 1):
+                t = np.flatnonzero(s[:, i])
+                seen["refractory_silence"] += int(np.sum(np.diff(t) < r[i]) == 0 and len(t) > 1)
+        for k, d in net.of_type(ir.Dense).items():
+            w, _ = _synapse_weights(d, net.profile)
+            if d.weight_exp <= -2:
+                lava = np.floor(d.weight.astype(float) * 2.0 ** d.weight_exp)
+                seen["lossy_weight"] += int(np.any(w != lava))
+            q = np.abs(w).sum(axis=1).max() << 6
+            seen["q_wrap"] += int(q >= 2 ** 21)
+    assert all(v > 0 for v in seen.values()), seen
+
+
+def test_refractory_semantics_by_hand():
+    """refract_delay = r: r - 1 silent steps after a spike, u integrates throughout,
+    v restarts from 0 (integrated by hand for a constant drive)."""
+    for profile in ("loihi1", "loihi2"):
+        for r in (0, 1, 2, 5):
+            nodes = {"in": ir.InputNode("in", (1,)),
+                     "d": ir.Dense("d", weight=[[2]], weight_exp=0),
+                     "l": ir.LIFPopulation("l", (1,), du=4095, dv=0, vth=2,
+                                           refract_delay=r, vmin=0 if profile == "loihi1" else None)}
+            net = nh.Network(nodes, [("in", "d"), ("d", "l")], profile)
+            x = np.ones((20, 1), np.int8)
+            for engine in ENGINES:
+                res = run(net, x, record=("spikes", "u", "v"), engine=engine)
+                # by hand: du = 4095 -> u = input only = 2 << 6 = 128 from step 1; v += 128;
+                # vth = 2 << 6 = 128: spike when v > 128, i.e. at the 2nd integrating step
+                u_exp = np.array([0] + [128] * 19)
+                v_exp, s_exp, ref, v = [], [], 0, 0
+                for t in range(20):
+                    v = v + u_exp[t]
+                    if ref > 0:
+                        v = 0
+                    s = v > 128
+                    if s:
+                        v = 0
+                        ref = r
+                    ref = max(ref - 1, 0)
+                    v_exp.append(v)
+                    s_exp.append(int(s))
+                np.testing.assert_array_equal(res.u["l"][0, :, 0], u_exp)
+                np.testing.assert_array_equal(res.v["l"][0, :, 0], v_exp)
+                np.testing.assert_array_equal(res.spikes["l"][0, :, 0], s_exp)
+                gaps = np.diff(np.flatnonzero(s_exp))
+                assert set(gaps) == {max(r, 1) + 1}, (profile, r, gaps)
+
+
+def test_loihi1_refuses_vmin_vmax_the_chip_cannot_hold():
+    with pytest.raises(nh.ValidationError, match=r"node 'l': vmin=-2 is not -\(2\*\*k\)\+1"):
+        nh.Network({"in": ir.InputNode("in", (1,)), "d": ir.Dense("d", weight=[[2]]),
+                    "l": ir.LIFPopulation("l", (1,), vmin=-2)},
+                   [("in", "d"), ("d", "l")], "loihi1")
+    with pytest.raises(nh.ValidationError, match=r"node 'l': vmax=1000 is not 2\*\*\(9\+2j\)-1"):
+        nh.Network({"in": ir.InputNode("in", (1,)), "d": ir.Dense("d", weight=[[2]]),
+                    "l": ir.LIFPopulation("l", (1,), vmax=1000)},
+                   [("in", "d"), ("d", "l")], "loihi1")
+    with pytest.raises(nh.ValidationError, match=r"node 'l': refract_delay=64 above"):
+        nh.Network({"in": ir.InputNode("in", (1,)), "d": ir.Dense("d", weight=[[2]]),
+                    "l": ir.LIFPopulation("l", (1,), refract_delay=64)},
+                   [("in", "d"), ("d", "l")], "loihi2")
