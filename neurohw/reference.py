@@ -71,6 +71,7 @@ import numpy as np
 from . import floatsem
 from .errors import MissingDependencyError, ValidationError
 from .nirgraph import flatten_graph
+from .sources import CHIP_RULE, NeuronRule, apply_source
 from .validate import validate_float_graph
 
 __all__ = ["ReferenceRun", "simulate", "RECORDABLE", "SUPPORTED_NODES", "graph_schedule"]
@@ -253,8 +254,9 @@ class _Neuron(_Elementwise):
 
     has_v = True
 
-    def __init__(self, name, node, in_shape, dt: float):
+    def __init__(self, name, node, in_shape, dt: float, rule=None):
         super().__init__(name, node, in_shape)
+        self.rule = rule if rule is not None else CHIP_RULE
         kind = self.kind
         p: Dict[str, np.ndarray] = {"r": _param(name, node, "r")}
         if kind in ("LI", "LIF"):
@@ -301,15 +303,40 @@ class _Neuron(_Elementwise):
         return self.v.copy()
 
     def step(self, x, t):
+        rule = self.rule
+        if rule.late_check:
+            self.v_prev = self.v
+        delayed = self.spiking and rule.reset_delay and self.z is not None
+        if delayed and rule.reset == "zero" and not rule.drop_step:
+            # snnTorch Leaky: the pre-reset membrane is zeroed before the decay
+            self.v = np.where(self.z > 0, self.v_reset, self.v)
         if self.has_i:
             self.i = self.keep_i * self.i + self.gain_i * x
             x = self.i
         self.v = self.keep_v * self.v + self.leak + self.gain * x
         if not self.spiking:
             return self.v
-        fired = self.v > self.th
-        self.v = np.where(fired, self.v_reset, self.v)
-        self.z = fired.astype(np.float64)
+        if delayed:
+            if rule.reset == "subtract":  # snnTorch: the threshold comes off one step late
+                self.v = self.v - self.z * self.th
+            elif rule.drop_step:  # Synaptic/RLeaky: the step after a spike ends at v_reset
+                self.v = np.where(self.z > 0, self.v_reset, self.v)
+                if rule.drop_current and self.has_i:
+                    self.i = np.where(self.z > 0, 0.0, self.i)
+        cmp = self.v
+        if rule.late_check:  # snnTorch subtract, no delay: a still-high membrane pays twice
+            cmp = self.v - (self.v_prev > self.th) * self.th
+        fired = cmp >= self.th if rule.threshold_ge else cmp > self.th
+        if rule.multi_spike:  # Sinabs MultiSpike: trunc(v / thr) spikes when v > 0
+            z = np.where(fired & (self.v > 0), np.trunc(self.v / self.th), 0.0)
+        else:
+            z = fired.astype(np.float64)
+        if not rule.reset_delay:
+            if rule.reset == "subtract":
+                self.v = self.v - z * self.th
+            else:
+                self.v = np.where(fired, self.v_reset, self.v)
+        self.z = z
         return self.z
 
 
@@ -445,7 +472,7 @@ class _Compiled:
     inputs: List[str]
 
 
-def _compile(graph, dt: float) -> _Compiled:
+def _compile(graph, dt: float, rules: Optional[Mapping[str, NeuronRule]] = None) -> _Compiled:
     import nir
 
     if isinstance(graph, nir.NIRGraph):
@@ -483,7 +510,10 @@ def _compile(graph, dt: float) -> _Compiled:
     def build(name: str, in_shape: Optional[Shape]) -> None:
         node, kind = raw_nodes[name], _type(raw_nodes[name])
         if kind in _NEEDS_DT:
-            compiled[name] = _NEEDS_DT[kind](name, node, in_shape, dt)
+            if kind in _STATEFUL_V:
+                compiled[name] = _Neuron(name, node, in_shape, dt, (rules or {}).get(name))
+            else:
+                compiled[name] = _NEEDS_DT[kind](name, node, in_shape, dt)
         else:
             compiled[name] = _BUILDERS[kind](name, node, in_shape)
         pending.remove(name)
@@ -572,7 +602,9 @@ def _prepare_input(comp: _Compiled, x) -> Dict[str, np.ndarray]:
 
 
 def simulate(graph, x, dt: float, record: Iterable[str] = ("spikes",),
-             progress: bool = False, start_at_leak: bool = False) -> ReferenceRun:
+             progress: bool = False, start_at_leak: bool = False, source: Optional[str] = None,
+             reset: Optional[str] = None, reset_delay: Optional[bool] = None,
+             rules: Optional[Mapping[str, NeuronRule]] = None) -> ReferenceRun:
     """Run the float NIR ``graph`` for ``T`` steps of ``dt`` seconds (module docstring: semantics).
 
     ``graph``: a :class:`nir.NIRGraph` (nested graphs allowed).
@@ -603,7 +635,11 @@ def simulate(graph, x, dt: float, record: Iterable[str] = ("spikes",),
     if bad:
         raise ValidationError(f"record: unknown variable(s) {', '.join(map(str, bad))}; "
                               f"use {', '.join(RECORDABLE)}")
-    comp = _compile(graph, dt)
+    if source is not None or reset is not None or reset_delay is not None:
+        conv = apply_source(graph, source or "nir", dt, reset=reset, reset_delay=reset_delay)
+        graph, rules = conv.graph, conv.rules
+        start_at_leak = start_at_leak or conv.start_at_leak
+    comp = _compile(graph, dt, rules)
     data = _prepare_input(comp, x)
     B, T = next(iter(data.values())).shape[:2]
     nodes = comp.nodes

@@ -28,6 +28,7 @@ from .calibrate import peaks_from_bounds, peaks_from_data
 from .core import (NeuronMap, ProjectionMap, build_network, choose_scale, neuron_params, scale_caps,
                    unreachable_thresholds)
 from .graph import FloatGraph, analyze
+from ..sources import SOURCES, Convention, apply_source, default_dt
 
 __all__ = ["quantize", "QuantizedModel", "DEFAULT_DT", "latencies", "TARGETS"]
 
@@ -59,6 +60,8 @@ class QuantizedModel:
     notes: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)  # things that break the network: shown first
     neuron_types: Optional[int] = None  # the K asked for (None: one per distinct float set)
+    convention: Optional[Convention] = None  # the producer's conventions the graph was read with
+    approximations: List[str] = field(default_factory=list)  # model behaviour the chip lacks
 
     def all_notes(self) -> List[str]:
         """Every approximation, prefixed with the population it concerns."""
@@ -68,13 +71,16 @@ class QuantizedModel:
         return out
 
 
-def _resolve_dt(graph, dt, notes) -> float:
+def _resolve_dt(graph, dt, notes, producer: Optional[str] = None) -> float:
     if dt is None:
         meta = getattr(graph, "metadata", None)
         cand = meta.get("dt") if isinstance(meta, dict) else None
         if cand is not None:
             dt = float(cand)
             notes.append(f"dt={dt:.6g} s taken from the graph's metadata")
+        elif default_dt(producer) is not None:
+            dt = default_dt(producer)
+            notes.append(f"dt not given: using {dt:g} s, {producer}'s own default step")
         else:
             dt = DEFAULT_DT
             notes.append(f"dt not given: using {DEFAULT_DT:g} s, the step snnTorch's NIR export "
@@ -125,9 +131,10 @@ def _load(graph, source):
 
 def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[float] = None,
              calibrate=None, per_channel: bool = False, margin: float = 1.25,
-             source: str = "graph", target: str = "chip",
+             source: Optional[str] = None, target: str = "chip",
              calibrate_source: str = "calibration data",
-             neuron_types: Optional[int] = None) -> QuantizedModel:
+             neuron_types: Optional[int] = None, reset: Optional[str] = None,
+             reset_delay: Optional[bool] = None, name: Optional[str] = None) -> QuantizedModel:
     """Map a float NIR graph (or a path to a ``.nir`` file) to integers for ``profile``.
 
     ``dt`` (seconds per step) defaults to the graph's ``metadata["dt"]``, or
@@ -148,19 +155,40 @@ def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[floa
     constant its median); ``K`` clusters them (see
     :func:`neurohw.quantize.core.cluster_types`).
 
+    ``source`` names the producer of the file (``"snntorch"``, ``"norse"``,
+    ``"sinabs"`` or ``"nir"``): its conventions (:mod:`neurohw.sources`) decide
+    what the float fields mean, so the float model is the model as trained.
+    ``None`` reads the file as NIR after refusing one that matches a known
+    producer quirk (e.g. Norse's ``tau = dt/tau_inv``).  ``reset``
+    (``"zero"``/``"subtract"``) and ``reset_delay`` override the producer's
+    reset; the chip always resets to zero at once, and every difference is
+    listed in :attr:`QuantizedModel.approximations` (its cost in accuracy is
+    measured by :func:`neurohw.quantize.report.evaluate`).  ``name`` is what
+    messages call the graph (default: its path, or ``"graph"``); for old
+    callers, a ``source`` that is not a producer name is taken as ``name``.
+
     A spiking population that can never fire on the chip although the float
     model can (see :func:`~neurohw.quantize.core.unreachable_thresholds`)
     raises :class:`ValidationError` naming it; single neurons lost that way
     are listed in :attr:`QuantizedModel.warnings`.
     """
-    graph, source = _load(graph, source)
+    producer = source
+    if source is not None and str(source).lower() not in SOURCES:
+        producer, name = None, (name or str(source))  # the old meaning: a name for messages
+    graph, source = _load(graph, name or "graph")
     profile = get_profile(profile)
     if target not in TARGETS:
         raise ValidationError(f"target={target!r} is not one of {', '.join(TARGETS)}")
     constraints = TARGETS[target]
     notes: List[str] = []
-    dt = _resolve_dt(graph, dt, notes)
-    fg = analyze(graph, source)
+    dt = _resolve_dt(graph, dt, notes, producer)
+    from ..validate import CHIP_NODE_TYPES, validate_float_graph
+
+    # the file's own faults first (the same one-line messages as every reader), then producer quirks
+    validate_float_graph(graph, source, chip=True, supported=CHIP_NODE_TYPES)
+    conv = apply_source(graph, producer, dt, reset=reset, reset_delay=reset_delay, where=source)
+    notes.extend(conv.notes)
+    fg = analyze(conv.graph, source)
     if not fg.neurons:
         raise ValidationError(f"{source}: the graph has no neuron node (LIF, CubaLIF, IF, LI, ...)")
     maps = {n: neuron_params(n, fg.nodes[n], fg.shapes[n], dt, source, profile=profile,
@@ -183,7 +211,9 @@ def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[floa
     warnings = _reachability(maps, projs, net, profile, source)
     lat = latencies(net)
     model = QuantizedModel(net, graph, fg, maps, projs, dt, profile, calibrate is not None, lat, notes,
-                           warnings, neuron_types)
+                           warnings, neuron_types, conv, conv.approximations())
+    for a in model.approximations:
+        notes.append(f"approximation (the chip cannot do what the model does): {a}")
     if len(set(lat.values())) > 1:
         notes.append("chip latency per population (steps behind the float model): "
                      + ", ".join(f"{k}={v}" for k, v in lat.items()))

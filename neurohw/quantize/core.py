@@ -241,7 +241,8 @@ def _check_tau(tau: np.ndarray, dt: float, where: str, param: str) -> None:
         i = int(short[0])
         raise ValidationError(
             f"{where}: {param}[{i}]={tau[i]:.6g} s is shorter than dt={dt:.6g} s; the chip cannot "
-            f"decay faster than one step (use a smaller --dt)")
+            f"decay faster than one step: check the time constants (a Norse 1.1 export needs --source "
+            f"norse, which reads tau as tau/dt) or, if they are right, choose dt <= {tau[i]:.3g} s")
 
 
 def _decays(tau: np.ndarray, dt: float, offset: int, decay_bits: int):
