@@ -8,7 +8,10 @@ and whose exact integers live in ``metadata["neurohw"]``:
   "dt": SECONDS}`` (plus ``"profile_spec"`` with every width for profiles
   other than the built-in ``loihi1``/``loihi2``);
 * ``CubaLIF`` (or ``LIF``/``IF``/``CubaLI``/``LI`` when read): ``du``, ``dv``,
-  ``vth``, ``bias_mant``, ``bias_exp``, each a scalar or per neuron;
+  ``vth``, ``bias_mant``, ``bias_exp``, each a scalar or per neuron; optional
+  ``refract_delay`` (scalar or per neuron, default 0), ``vmin``/``vmax``
+  (default: the profile's full range) and ``trace_impulse``/``trace_decay``/
+  ``trace_mode`` (default: no trace), written only when not the default;
 * ``Linear``/``Affine``/``Conv2d``: ``weight`` (mantissas as given to Lava),
   ``weight_exp``, ``num_weight_bits``; optional ``sign_mode`` (derived from
   the weights as Lava's ``Dense`` does when absent), ``num_message_bits``
@@ -85,6 +88,21 @@ def _scalar_or_array(pop: ir.LIFPopulation, param: str):
     return int(value) if value is not None else np.asarray(getattr(pop, param), dtype=np.int32)
 
 
+def _extra_neuron_meta(pop: ir.LIFPopulation) -> Dict[str, Any]:
+    """The optional neuron fields (refractory delay, v limits, spike trace), written
+    only where they differ from the defaults so plain files stay as before."""
+    meta: Dict[str, Any] = {}
+    if bool(np.any(pop.refract_delay != 0)):
+        meta["refract_delay"] = _scalar_or_array(pop, "refract_delay")
+    for p in ("vmin", "vmax"):
+        if getattr(pop, p) is not None:
+            meta[p] = int(getattr(pop, p))
+    if pop.has_trace:
+        meta.update(trace_impulse=int(pop.trace_impulse), trace_decay=int(pop.trace_decay),
+                    trace_mode=pop.trace_mode)
+    return meta
+
+
 def network_to_nir(net: ir.Network):
     """Build the quantized NIR graph of ``net`` (a :class:`nir.NIRGraph`)."""
     nir = _nir()
@@ -102,6 +120,7 @@ def network_to_nir(net: ir.Network):
                 **{p: _scalar_or_array(node, p) for p in ("du", "dv", "vth")},
                 "bias_mant": np.asarray(node.bias_mant, dtype=np.int32),
                 "bias_exp": np.asarray(node.bias_exp, dtype=np.int32),
+                **_extra_neuron_meta(node),
             }
             nodes[name] = nir.CubaLIF(**float_view_lif(node, net.dt_s, net.profile),
                                       metadata={"neurohw": meta})
@@ -464,6 +483,24 @@ def _convert_population(name, node, meta, ctx: _Context, where, last_resort):
         first = int(arr.reshape(-1)[0])
         # uniform values go in as one int (works with scalar-only and per-neuron IRs alike)
         values[p] = first if bool(np.all(arr == first)) else arr.astype(np.int32)
+    # optional (issue 12): refractory delay (scalar or per neuron, default 0), v limits
+    # (default: the profile's full range), spike trace (default: none)
+    if "refract_delay" in meta:
+        raw = _numbers(meta["refract_delay"], where, "refract_delay")
+        arr = _per_neuron(raw, shape, where, "refract_delay", origin)
+        _range_check(raw, where, "refract_delay", ctx.profile)
+        first = int(arr.reshape(-1)[0])
+        values["refract_delay"] = first if bool(np.all(arr == first)) else arr.astype(np.int32)
+    for p in ("vmin", "vmax", "trace_impulse", "trace_decay"):
+        if p in meta:
+            values[p] = _scalar(meta[p], where, p)
+            _range_check(np.asarray(values[p]), where, p, ctx.profile)
+    if "trace_mode" in meta:
+        mode = as_str(meta["trace_mode"])
+        if mode not in ir.TRACE_MODES:
+            raise _Bad(f"{where}: trace_mode={meta['trace_mode']!r} is not one of "
+                       f"{', '.join(ir.TRACE_MODES)}")
+        values["trace_mode"] = mode
     return ir.LIFPopulation(name, shape=shape, **values)
 
 

@@ -205,3 +205,45 @@ def test_loihi1_refuses_vmin_vmax_the_chip_cannot_hold():
         nh.Network({"in": ir.InputNode("in", (1,)), "d": ir.Dense("d", weight=[[2]]),
                     "l": ir.LIFPopulation("l", (1,), refract_delay=64)},
                    [("in", "d"), ("d", "l")], "loihi2")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_engines_agree_with_refractory_and_v_limits_on_lava_rules(seed):
+    """loihi2 (Lava's rules) with refractory delays and [vmin, vmax]: the fused kernel
+    (serial and threaded batches) gives the numpy step functions' integers."""
+    if not fast.available():
+        pytest.skip("numba not installed")
+    net, _ = case(seed, kind=["refractory", "full_range", "overflow", "lively"][seed])
+    nodes = {k: (ir.LIFPopulation(k, n.shape, du=n.du, dv=n.dv, vth=n.vth, bias_mant=n.bias_mant,
+                                  bias_exp=n.bias_exp, refract_delay=n.refract_delay,
+                                  vmin=n.vmin + (seed % 2), vmax=n.vmax - 3)
+                 if isinstance(n, ir.LIFPopulation) else n) for k, n in net.nodes.items()}
+    net = nh.Network(nodes, net.edges, "loihi2")
+    rng = np.random.default_rng(seed)
+    B = [1, 3, 16, 20][seed]
+    x = (rng.random((B, 40, net.nodes["in"].shape[0])) < 0.5).astype(np.int8)
+    a = run(net, x, record=("spikes", "u", "v"), engine="numpy", count_events=True)
+    b = run(net, x, record=("spikes", "u", "v"), engine="numba", count_events=True)
+    for var in ("spikes", "u", "v"):
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p])
+    for p in net.populations:
+        for ev in ("u_wrap", "v_clip"):
+            np.testing.assert_array_equal(a.events[p][ev], b.events[p][ev])
+
+
+def test_lava_graph_spec_refuses_what_lava_fixed_pt_cannot_run():
+    from neurohw.backends.lava.graph import lava_graph_spec
+
+    def net(profile, **kw):
+        return nh.Network({"in": ir.InputNode("in", (1,)), "d": ir.Dense("d", weight=[[2]]),
+                           "l": ir.LIFPopulation("l", (1,), **kw)},
+                          [("in", "d"), ("d", "l")], profile)
+
+    lava_graph_spec(net("loihi2", refract_delay=1))  # 0 and 1: no refractory step
+    with pytest.raises(nh.ValidationError, match="profile 'loihi1': semantics='loihi1'"):
+        lava_graph_spec(net("loihi1"))
+    with pytest.raises(nh.ValidationError, match="node 'l': refract_delay=3 > 1"):
+        lava_graph_spec(net("loihi2", refract_delay=3))
+    with pytest.raises(nh.ValidationError, match="node 'l': vmin=0, vmax=None"):
+        lava_graph_spec(net("loihi2", vmin=0))
