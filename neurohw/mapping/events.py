@@ -142,15 +142,10 @@ def worst_case_events(pl: Placement, net: ir.Network, steps: int = 1) -> Events:
     syn = np.zeros(n_cores, np.int64)
     by_kind: Dict[str, float] = {}
     for p in pl.projections:
+        # non-zero fan-in of every target neuron (all sources spiking once)
+        fanin = p.fanin_sum(np.ones((1, p.n_src), np.int8))[0]
         for j in pl.blocks_of(p.dst):
-            blk = pl.blocks[j]
-            if p.kind == "dense":
-                n = int(np.count_nonzero(p.weight[blk.index]))
-            else:
-                ones = np.zeros(p.conv.out_shape, np.int64).reshape(-1)
-                ones[blk.index] = 1
-                n = int(p.conv.weight.size and
-                        (_conv_in_count(p, ones)))
+            n = int(fanin[pl.blocks[j].index].sum())
             syn[j] += n
             by_kind[p.kind] = by_kind.get(p.kind, 0.0) + n * steps
     comp = np.array([b.size for b in pl.blocks], np.int64)
@@ -176,12 +171,6 @@ def worst_case_events(pl: Placement, net: ir.Network, steps: int = 1) -> Events:
                    "active": [float(comp.sum())] * steps}
     ev.activation_sparsity = 0.0
     return ev
-
-
-def _conv_in_count(p, out_mask) -> int:
-    from .place import conv_transpose_count
-
-    return int(conv_transpose_count(p.conv, out_mask).sum())
 
 
 def _worst_routes(pl: Placement) -> Dict[str, int]:
