@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..errors import ValidationError
 from ..nirio import write_network
 from ..profiles import PROFILES, parse_profile
+from ..sources import RESETS, SOURCES
 from ._common import load_array
 
 HELP = "quantize a float NIR graph for a chip profile"
@@ -20,8 +21,21 @@ def add_args(p) -> None:
     p.add_argument("--profile", default="loihi2", metavar="NAME",
                    help=f"target chip profile: {', '.join(sorted(PROFILES))}, or "
                         f"'generic(field=value, ...)', e.g. 'generic(act_shift=5,decay_bits=10)'")
+    p.add_argument("--source", choices=SOURCES, default=None,
+                   help="the framework that exported MODEL.nir; neurohw applies its conventions so "
+                        "the float model is the trained one (snntorch: reset by subtraction with "
+                        "reset_delay, as snnTorch's defaults; norse: tau = dt/tau_inv, w_in, IF r; "
+                        "sinabs: tau in steps, IF adds r*x per step, MultiSpike, subtract; nir: "
+                        "the file as written). Default: plain NIR, refusing files that match a "
+                        "known producer quirk (docs/quantization.md)")
+    p.add_argument("--reset", choices=RESETS, default=None,
+                   help="override the producer's reset: subtract (v -= threshold) or zero; the "
+                        "chip resets to zero, and the report measures what that costs")
+    p.add_argument("--reset-delay", choices=["yes", "no"], default=None,
+                   help="override snnTorch's reset_delay (default yes for --source snntorch)")
     p.add_argument("--dt", type=float, default=None, metavar="S",
-                   help="seconds per time step (default: graph metadata, else 1e-4 as snnTorch)")
+                   help="seconds per time step (default: graph metadata, else the source's own: "
+                        "1e-4 snnTorch and plain NIR, 1e-3 Norse and Sinabs)")
     p.add_argument("--calibrate", metavar="X.npy[:KEY]",
                    help="sample spike input (B, T, n_in) to choose scales from observed activity")
     p.add_argument("--target", default="chip", choices=["chip", "netx"],
@@ -74,8 +88,10 @@ def run(args) -> int:
     if not out_dir.is_dir():
         raise FileFormatError(f"{args.out}: directory {out_dir} does not exist")
     model = quantize(args.model, profile, dt=args.dt, calibrate=calib,
-                     per_channel=args.per_channel, source=args.model, target=args.target,
-                     calibrate_source=str(args.calibrate), neuron_types=args.neuron_types)
+                     per_channel=args.per_channel, name=args.model, target=args.target,
+                     calibrate_source=str(args.calibrate), neuron_types=args.neuron_types,
+                     source=args.source, reset=args.reset,
+                     reset_delay=None if args.reset_delay is None else args.reset_delay == "yes")
     for w in model.warnings:
         print(f"neurohw quantize: warning: {w}", file=sys.stderr)
     ev = None

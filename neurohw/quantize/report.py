@@ -57,13 +57,27 @@ class Evaluation:
     chip_spikes: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     chip_v: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     float_v: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    accuracy_float_chip_semantics: Optional[float] = None  # the model run with the chip's reset
+    float_chip_semantics_spikes: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
-def float_run(model, x: np.ndarray):
-    """Float reference spikes and voltages per neuron node: ``(B, T, n)`` arrays."""
+def float_run(model, x: np.ndarray, chip_semantics: bool = False):
+    """Float reference spikes and voltages per neuron node: ``(B, T, n)`` arrays.
+
+    The graph is read with the producer conventions the model was quantized
+    with (``model.convention``), so this is the model as trained;
+    ``chip_semantics=True`` runs it with the chip's reset instead (to zero,
+    at once, one spike per step, membranes from 0).
+    """
     from .. import reference
 
-    res = reference.simulate(model.graph, x, dt=model.dt_s, record=("spikes", "v"))
+    conv = getattr(model, "convention", None)
+    if conv is None:
+        res = reference.simulate(model.graph, x, dt=model.dt_s, record=("spikes", "v"))
+    else:
+        res = reference.simulate(conv.graph, x, dt=model.dt_s, record=("spikes", "v"),
+                                 rules=conv.chip_rules() if chip_semantics else conv.rules,
+                                 start_at_leak=conv.start_at_leak and not chip_semantics)
     spikes = {k: np.asarray(v).reshape(v.shape[0], v.shape[1], -1)
               for k, v in res.spikes.items() if k in model.neurons}
     vs = {k: np.asarray(v).reshape(v.shape[0], v.shape[1], -1)
@@ -145,6 +159,12 @@ def evaluate(model, x, labels=None, progress: bool = False) -> Evaluation:
             raise ValidationError(f"labels: {y.shape[0]} labels for {B} samples")
         ev.accuracy_float = _accuracy(model, readout_pop, fspk, fv, y)
         ev.accuracy_chip = _accuracy(model, readout_pop, cs_all, cv_all, y)
+    if getattr(model, "approximations", None):
+        # what the chip's semantics alone cost, before any quantization
+        aspk, av = float_run(model, x, chip_semantics=True)
+        ev.float_chip_semantics_spikes = aspk
+        if labels is not None and readout_pop is not None:
+            ev.accuracy_float_chip_semantics = _accuracy(model, readout_pop, aspk, av, y)
     return ev
 
 
@@ -191,11 +211,17 @@ def report_dict(model, ev: Optional[Evaluation] = None) -> dict:
         "profile": model.profile.name, "dt_s": model.dt_s, "calibrated": model.calibrated,
         "neuron_types": getattr(model, "neuron_types", None),
         "populations": pops, "projections": projs, "notes": model.all_notes(),
+        "source": getattr(getattr(model, "convention", None), "source", None),
+        "approximations": list(getattr(model, "approximations", [])),
     }
     if ev is not None:
         out["evaluation"] = {"samples": ev.num_samples, "steps": ev.num_steps,
                              "readout": ev.readout, "accuracy_float": ev.accuracy_float,
+                             "accuracy_float_chip_semantics": ev.accuracy_float_chip_semantics,
                              "accuracy_chip": ev.accuracy_chip}
+        if ev.accuracy_float_chip_semantics is not None and ev.accuracy_float is not None:
+            out["evaluation"]["approximation_cost_points"] = 100 * (
+                ev.accuracy_float_chip_semantics - ev.accuracy_float)
     return _clean(out)
 
 
@@ -253,6 +279,21 @@ def format_report(model, ev: Optional[Evaluation] = None) -> str:
     warnings = list(getattr(model, "warnings", []))
     if warnings:
         lines += [f"WARNING: {w}" for w in warnings] + [""]
+    conv = getattr(model, "convention", None)
+    if conv is not None:
+        lines.append(f"source: {conv.source} (float = the model as trained, read with its conventions)")
+    approx = list(getattr(model, "approximations", []))
+    if approx:
+        lines.append("the chip cannot do what the model does (float as trained -> chip semantics):")
+        lines += [f"  - {a}" for a in approx]
+        if ev is not None and ev.accuracy_float_chip_semantics is not None:
+            lines.append(f"  measured cost: float as trained {100 * ev.accuracy_float:.2f}% -> float with "
+                         f"chip semantics {100 * ev.accuracy_float_chip_semantics:.2f}% "
+                         f"({100 * (ev.accuracy_float_chip_semantics - ev.accuracy_float):+.2f} points)")
+        elif ev is None:
+            lines.append("  (give --eval and --labels to measure what it costs)")
+    if conv is not None or approx:
+        lines.append("")
     lines.append("populations")
     hdr = (f"  {'name':<14}{'type':<9}{'n':>6}{'du':>12}{'dv':>12}{'vth':>16}"
            f"{'tau_mem->eff (s)':>42}{'lat':>5}")
