@@ -384,10 +384,10 @@ def _limits(profile) -> Dict[str, int]:
 
 
 def _check_block(blk: Block, lim: Dict[str, int]) -> Optional[str]:
-    for r in ("compartments", "synapse_bits", "in_axons"):
-        if blk.used[r] > lim[r]:
-            return r
-    return None
+    """The resource most over its limit (need / limit), or None when the block fits."""
+    over = [(blk.used[r] / lim[r], r) for r in ("compartments", "synapse_bits", "in_axons")
+            if blk.used[r] > lim[r]]
+    return max(over)[1] if over else None
 
 
 def _make_block(name, index, box, projs) -> Block:
