@@ -247,3 +247,36 @@ def test_lava_graph_spec_refuses_what_lava_fixed_pt_cannot_run():
         lava_graph_spec(net("loihi2", refract_delay=3))
     with pytest.raises(nh.ValidationError, match="node 'l': vmin=0, vmax=None"):
         lava_graph_spec(net("loihi2", vmin=0))
+
+
+def test_synapse_weights_equal_nengo_loihi_discretize_weights():
+    """Every mantissa, sign mode, weight width and exponent: neurohw's per-synapse Loihi 1
+    integers equal nengo-loihi's discretize_weights (lossy two-part shift) of Lava's
+    effective weights."""
+    import warnings
+
+    from nengo_loihi.block import SynapseConfig
+    from nengo_loihi.builder.discretize import discretize_weights
+
+    from neurohw.emulate.steps import loihi1_synapse_weights
+    from neurohw.fixedpoint import effective_weights
+
+    bits_index = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 8: 7}
+    checked = 0
+    for mode in ir.SIGN_MODES:
+        lo, hi = LOIHI1.weight_range(mode)
+        w = np.arange(lo, hi + 1)
+        for nwb in bits_index:
+            if mode == "mixed" and nwb == 1:
+                continue  # sign bit only: no magnitude left
+            w_eff = effective_weights(w, mode, nwb, 8)
+            for e in range(-8, 8):
+                cfg = SynapseConfig(weight_exp=e, fanout_type=int(mode == "mixed"),
+                                    weight_bits=bits_index[nwb])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ref = discretize_weights(cfg, w_eff.astype(np.float64), check_result=False)
+                mine = loihi1_synapse_weights(w_eff, mode, nwb, 8, e) << 6
+                np.testing.assert_array_equal(mine, ref, err_msg=f"{mode} {nwb} bits e={e}")
+                checked += 1
+    assert checked == 3 * 7 * 16 - 16
