@@ -280,3 +280,15 @@ def test_synapse_weights_equal_nengo_loihi_discretize_weights():
                 np.testing.assert_array_equal(mine, ref, err_msg=f"{mode} {nwb} bits e={e}")
                 checked += 1
     assert checked == 3 * 7 * 16 - 16
+
+
+def test_netx_export_refuses_refractory_and_v_limits(tmp_path):
+    pytest.importorskip("h5py")
+    from neurohw.export.netx import export_netx
+
+    net = nh.Network({"in": ir.InputNode("in", (2,)), "d": ir.Dense("d", weight=[[2, 3]]),
+                      "l": ir.LIFPopulation("l", (1,), vth=3, refract_delay=4)},
+                     [("in", "d"), ("d", "l")], "loihi2")
+    with pytest.raises(nh.ValidationError, match="node 'l': refract_delay=4 > 1"):
+        export_netx(net, tmp_path / "n.net")
+    assert not (tmp_path / "n.net").exists()

@@ -483,11 +483,13 @@ def export_netx(net: ir.Network, path: PathLike) -> NetxExportReport:
 
     if not isinstance(net, ir.Network):
         raise ValidationError(f"export_netx: expected a neurohw Network, got {type(net).__name__}")
-    from ..backends.lava.graph import check_lava_profile
+    from ..backends.lava.graph import check_lava_lif, check_lava_profile
 
     profile = net.profile
     check_lava_profile(profile)  # netx builds Lava's fixed_pt LIF and Dense
     in_node, stages = _chain(net)
+    for st in stages:  # no refractory delay or v limits in Lava's fixed_pt LIF
+        check_lava_lif(st.pop, profile)
 
     # encode everything first: refuse before writing
     plans = []

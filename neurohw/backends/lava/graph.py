@@ -37,7 +37,8 @@ from ... import ir
 from ...errors import ValidationError
 from ...fixedpoint import effective_weights
 
-__all__ = ["LAVA_DATAPATH", "check_lava_profile", "lava_graph_spec", "lava_conv_args",
+__all__ = ["LAVA_DATAPATH", "check_lava_profile", "check_lava_lif", "lava_graph_spec",
+           "lava_conv_args",
            "lava_conv_kernel", "standalone_source"]
 
 #: Profile fields Lava 0.10's fixed_pt models fix, with the value they use and where.
@@ -89,7 +90,7 @@ def check_lava_profile(profile) -> None:
             f"int32 bias right by at most {_INT32_BITS} (bias_exp_min >= -{_INT32_BITS})")
 
 
-def _check_lava_lif(pop: ir.LIFPopulation, profile) -> None:
+def check_lava_lif(pop: ir.LIFPopulation, profile) -> None:
     """Refuse what Lava 0.10's fixed_pt LIF cannot compute: refractory delays (its only
     refractory LIF is floating point) and [vmin, vmax] other than +-(2**23 - 1)."""
     if pop.has_refractory:
@@ -131,7 +132,7 @@ def lava_graph_spec(net: ir.Network) -> Tuple[Dict[str, Any], Dict[str, np.ndarr
         if isinstance(node, ir.InputNode):
             nodes.append({"name": name, "kind": "Input", "shape": list(node.shape)})
         elif isinstance(node, ir.LIFPopulation):
-            _check_lava_lif(node, net.profile)
+            check_lava_lif(node, net.profile)
             nodes.append({"name": name, "kind": "LIF", "shape": list(node.shape)})
             for p in ("du", "dv", "vth"):
                 params[key + p] = _neuron_array(node, p)
