@@ -30,7 +30,7 @@ import numpy as np
 from .. import ir
 from .place import Placement, _receptive_mask
 
-__all__ = ["Events", "route_tables", "count_events", "worst_case_events"]
+__all__ = ["Events", "route_tables", "count_events", "events_from_spikes", "worst_case_events"]
 
 
 @dataclass
@@ -86,39 +86,56 @@ def count_events(pl: Placement, net: ir.Network, x, engine: str = "auto") -> Eve
 
     res = run(net, x, record=("spikes", "v", "u"), engine=engine)
     inputs = prepare_input(net, x)
-    B, T = res.batch_size, res.num_steps
     spikes = {k: np.asarray(v) for k, v in res.spikes.items()}
     for k, v in inputs.items():
         spikes[k] = (np.asarray(v) != 0).astype(np.int8)
+    active = {}
+    for k in net.populations:
+        s = spikes[k]
+        u, v = np.asarray(res.u[k]), np.asarray(res.v[k])
+        prev_u = np.concatenate([np.zeros_like(u[:, :1]), u[:, :-1]], axis=1)
+        prev_v = np.concatenate([np.zeros_like(v[:, :1]), v[:, :-1]], axis=1)
+        active[k] = (u != 0) | (v != 0) | (prev_u != 0) | (prev_v != 0) | (s != 0)
+    return events_from_spikes(pl, net, spikes, active)
+
+
+def events_from_spikes(pl: Placement, net: ir.Network, spikes: Dict[str, np.ndarray],
+                       active: Optional[Dict[str, np.ndarray]] = None) -> Events:
+    """Count events from recorded activity: ``spikes[name]`` is ``(B, T, n)`` 0/1 for every
+    input and population (e.g. from another simulator).  ``active[name]`` (same shape, bool)
+    marks active updates; without it a neuron is active in a step when it receives at least
+    one synaptic event emitted in that step or spikes."""
+    first = next(iter(spikes.values()))
+    B, T = first.shape[:2]
     n_cores = len(pl.blocks)
     pc = {k: np.zeros((B, T, n_cores), np.int64)
           for k in ("synops", "active", "idle", "spikes", "messages_out")}
     by_kind: Dict[str, float] = {}
+    received = {k: np.zeros((B, T, p.size), np.int64) for k, p in net.populations.items()}
     for p in pl.projections:
-        s = spikes[p.src].reshape(B * T, p.n_src)
+        s = np.asarray(spikes[p.src]).reshape(B * T, p.n_src)
         fan = p.fanin_sum(s).reshape(B, T, p.n_dst)
+        received[p.dst] += fan
         pc["synops"] += _per_core(pl, p.dst, fan)
         by_kind[p.kind] = by_kind.get(p.kind, 0.0) + float(fan.sum()) / B
     tables = route_tables(pl, net)
     tot = {"messages": 0, "hops_ew": 0, "hops_ns": 0}
     act_total = nz_total = 0
     for k, pop in net.populations.items():
-        s = spikes[k]
-        u, v = np.asarray(res.u[k]), np.asarray(res.v[k])
-        prev_u = np.concatenate([np.zeros_like(u[:, :1]), u[:, :-1]], axis=1)
-        prev_v = np.concatenate([np.zeros_like(v[:, :1]), v[:, :-1]], axis=1)
-        active = (u != 0) | (v != 0) | (prev_u != 0) | (prev_v != 0) | (s != 0)
-        pc["active"] += _per_core(pl, k, active.astype(np.int64))
-        pc["idle"] += _per_core(pl, k, (~active).astype(np.int64))
+        s = np.asarray(spikes[k])
+        a = active[k] if active is not None else (received[k] > 0) | (s != 0)
+        pc["active"] += _per_core(pl, k, a.astype(np.int64))
+        pc["idle"] += _per_core(pl, k, (~a).astype(np.int64))
         pc["spikes"] += _per_core(pl, k, s.astype(np.int64))
         nz_total += int(np.count_nonzero(s))
         act_total += s.size
     for k, t in tables.items():
-        s = spikes[k].reshape(B * T, -1).astype(np.float64)
+        s = np.asarray(spikes[k]).reshape(B * T, -1).astype(np.float64)
         for key in tot:
             tot[key] += int(np.rint(s @ t[key].astype(np.float64)).sum())
         if k in net.populations:
-            pc["messages_out"] += _per_core(pl, k, spikes[k].astype(np.int64) * t["messages"])
+            pc["messages_out"] += _per_core(pl, k, np.asarray(spikes[k]).astype(np.int64)
+                                            * t["messages"])
     ev = Events(steps=T, samples=B, worst_case=False, per_core_step=pc, synops_by_kind=by_kind)
     ev.totals = {
         "synops": float(pc["synops"].sum()) / B,
