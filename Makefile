@@ -32,6 +32,7 @@ $(STAMP): $(VENV)/bin/python requirements/base.txt requirements/test.txt $(CONST
 	$(PIP) install -c $(CONSTRAINTS) snntorch norse nirtorch ninja "opencv-python-headless<4.11"
 	$(PIP) install --no-deps --ignore-requires-python lava-dl==0.6.0
 	$(PIP) install --no-deps sinabs==3.1.3 pbr
+	$(PIP) install --no-deps neurobench==2.3.0
 	$(PIP) install -c $(CONSTRAINTS) -r requirements/test.txt
 	touch $@
 
