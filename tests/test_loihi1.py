@@ -292,3 +292,81 @@ def test_netx_export_refuses_refractory_and_v_limits(tmp_path):
     with pytest.raises(nh.ValidationError, match="node 'l': refract_delay=4 > 1"):
         export_netx(net, tmp_path / "n.net")
     assert not (tmp_path / "n.net").exists()
+
+
+# -- one step over the whole state range: a plain Python-int reference of docs/loihi1.md
+#    and docs/fixed-point.md ("Voltage limits and refractory period") -------------------
+def _wrap(x, bits):
+    return (x + 2 ** (bits - 1)) % 2 ** bits - 2 ** (bits - 1)
+
+
+def _trunc_shift(x, d):
+    return (abs(x) >> d) * (1 if x >= 0 else -1)
+
+
+def _ref_step(u, v, ref, a, du, dv, vth, bias, r, vmin, vmax, prof):
+    D, H, sb = prof.decay_bits, 2 ** (prof.state_bits - 1), prof.state_bits
+    q = _wrap(a << prof.act_shift, prof.dendrite_bits)
+    if prof.semantics == "loihi1":
+        u = _wrap(_trunc_shift(u * (2 ** D - du - 1), D) + q, sb)
+        v = _trunc_shift(v * (2 ** D - dv), D) + _wrap(u + bias, sb)
+    else:
+        u = _wrap(_trunc_shift(u * (2 ** D - du - 1), D) + q, 32)
+        u = u - 2 * H if u > H else u + 2 * H if u <= -H else u
+        v = _wrap(_trunc_shift(v * (2 ** D - dv), D) + u + bias, 32)
+    v = min(max(v, vmin), vmax)
+    if ref > 0:
+        v = 0
+    s = v > vth << prof.vth_shift
+    if s:
+        v, ref = 0, r
+    return u, v, max(ref - 1, 0), s
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("prof", [LOIHI1, nh.generic("narrow", state_bits=16, dendrite_bits=20),
+                                  nh.generic("l1narrow", state_bits=16, dendrite_bits=14,
+                                             decay_bits=10, act_shift=4, semantics="loihi1"),
+                                  "loihi2"], ids=lambda p: getattr(p, "name", p))
+def test_extended_step_equals_plain_python_reference(engine, prof):
+    from neurohw.emulate.engine import _lif_params
+    from neurohw.emulate.steps import LIFState, lif_step
+
+    prof = nh.get_profile(prof)
+    rng = np.random.default_rng(11)
+    B, n = 3, 50
+    H = 2 ** (prof.state_bits - 1)
+    D = prof.decay_bits
+    du, dv = rng.integers(0, 2 ** D, n), rng.integers(0, 2 ** D, n)
+    du[:2], dv[:2] = [0, 2 ** D - 1], [2 ** D - 1, 0]
+    vth = rng.integers(0, 2 ** min(prof.vth_bits, prof.state_bits - prof.vth_shift), n)
+    bm = rng.integers(*prof.range_of("bias_mant"), n, endpoint=True)
+    be = rng.integers(*prof.range_of("bias_exp"), n, endpoint=True)
+    r = rng.integers(0, 64, n)
+    if prof.semantics == "loihi1":
+        vmin, vmax = -(2 ** int(rng.integers(0, prof.state_bits))) + 1, 2 ** (prof.state_bits - 1) - 1
+    else:
+        vmin, vmax = int(rng.integers(-(H - 1), 1)), int(rng.integers(0, H))
+    pop = ir.LIFPopulation("l", (n,), du=du, dv=dv, vth=vth, bias_mant=bm, bias_exp=be,
+                           refract_delay=r, vmin=vmin, vmax=vmax)
+    p = _lif_params(pop, prof)
+    assert p.extended
+    u = rng.integers(-H, H, (B, n))
+    v = rng.integers(vmin, vmax + 1, (B, n))
+    ref = rng.integers(0, 5, (B, n))
+    a = np.where(rng.random((B, n)) < 0.5, rng.integers(-2 ** 12, 2 ** 12, (B, n)),
+                 rng.integers(-2 ** 33, 2 ** 33, (B, n)))
+    if engine == "numpy":
+        st, s = lif_step(LIFState(u.copy(), v.copy(), ref.copy()), a, p)
+        eu, ev, er = st.u, st.v, st.ref
+    else:
+        eu, ev, er = u.copy(), v.copy(), ref.copy()
+        s = fast.LIFStepper(p, eu, ev, er)(np.ascontiguousarray(a)).copy()
+    bias = [int(m) << int(e) if e >= 0 else int(m) >> int(-e) for m, e in zip(bm, be)]
+    for b in range(B):
+        for i in range(n):
+            want = _ref_step(int(u[b, i]), int(v[b, i]), int(ref[b, i]), int(a[b, i]),
+                             int(du[i]), int(dv[i]), int(vth[i]), int(bias[i]), int(r[i]),
+                             vmin, vmax, prof)
+            got = (int(eu[b, i]), int(ev[b, i]), int(er[b, i]), bool(s[b, i]))
+            assert got == want, (b, i)
