@@ -108,3 +108,29 @@ def test_trace_round_trips_and_cli_records_it(tmp_path, capsys):
         nh.Network({"in": ir.InputNode("in", (1,)), "d": ir.Dense("d", weight=[[2]]),
                     "l": ir.LIFPopulation("l", (1,), trace_impulse=128)},
                    [("in", "d"), ("d", "l")], "loihi2")
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("refract_delay", 64, r"node 'l': refract_delay=64 above allowed range \[0, 63\]"),
+    ("refract_delay", "two", r"node 'l': refract_delay='two' is a string"),
+    ("refract_delay", np.array([1, 2]), r"node 'l': refract_delay has shape \(2,\); expected \(3,\)"),
+    ("vmin", 5, r"node 'l': vmin=5 above allowed range"),
+    ("vmax", -1, r"node 'l': vmax=-1 below allowed range"),
+    ("trace_impulse", 200, r"node 'l': trace_impulse=200 above allowed range \[0, 127\]"),
+    ("trace_decay", 1.5, r"node 'l': trace_decay.*not an integer"),
+    ("trace_mode", "both", r"node 'l': trace_mode='both' is not one of additive, set"),
+])
+def test_reader_refuses_bad_optional_neuron_fields(key, value, message):
+    from neurohw.nirio import network_from_nir, network_to_nir
+
+    net = nh.Network({"in": ir.InputNode("in", (2,)), "d": ir.Dense("d", weight=np.ones((3, 2), int)),
+                      "l": ir.LIFPopulation("l", (3,), vth=4)}, [("in", "d"), ("d", "l")], "loihi2")
+    g = network_to_nir(net)
+    g.nodes["l"].metadata["neurohw"][key] = value
+    from neurohw.errors import FileFormatError
+
+    with pytest.raises(FileFormatError, match="graph: " + message):
+        network_from_nir(g)
+    del g.nodes["l"].metadata["neurohw"][key]  # absent: defaults
+    pop = network_from_nir(g).nodes["l"]
+    assert (int(pop.refract_delay.max()), pop.vmin, pop.vmax, pop.trace_impulse) == (0, None, None, 0)
