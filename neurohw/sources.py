@@ -168,7 +168,7 @@ class Convention:
         for name, rule in self.rules.items():
             for gap in rule.chip_gaps():
                 by_gap.setdefault(gap, []).append(name)
-        out = [f"{gap} ({', '.join(nodes)})" for gap, nodes in by_gap.items()]
+        out = [f"{gap} (nodes {', '.join(nodes)})" for gap, nodes in by_gap.items()]
         if self.start_at_leak:
             out.append("membranes start at v_leak (Norse) -> start at 0")
         return out
@@ -393,4 +393,8 @@ def apply_source(graph, source: Optional[str] = "nir", dt: Optional[float] = Non
             rules[name] = rule
     if rewritten:
         notes.append(f"source {source}: " + "; ".join(sorted(rewritten)))
-    return Convention(source, g, dt, rules, start_at_leak=(source == "norse"), notes=notes)
+    # Norse starts membranes at v_leak; that differs from 0 only where v_leak does
+    leak_start = source == "norse" and any(
+        _f(node, "v_leak") is not None and np.any(_f(node, "v_leak") != 0)
+        for _, node in _flat_nodes(g))
+    return Convention(source, g, dt, rules, start_at_leak=leak_start, notes=notes)
