@@ -269,11 +269,13 @@ class LIFPopulation(Node):
         if profile.semantics == "loihi1":
             vmin, vmax = self.v_limits(profile)
             k = (1 - vmin).bit_length() - 1  # vmin = -(2**k) + 1
+            top = profile.state_bits - 1
             if -(1 << k) + 1 != vmin:
                 raise ValidationError(
-                    f"{self.where}: vmin={vmin} is not -(2**k)+1 for k in 0..23 "
+                    f"{self.where}: vmin={vmin} is not -(2**k)+1 for k in 0..{top} "
                     f"(Loihi 1 negVmLimit)")
-            if vmax not in _LOIHI1_VMAX:  # vmax = 2**(9 + 2j) - 1
+            # vmax = 2**(9 + 2j) - 1 (or the full range, the default on any state width)
+            if vmax not in _LOIHI1_VMAX and vmax != (1 << top) - 1:
                 raise ValidationError(
                     f"{self.where}: vmax={vmax} is not 2**(9+2j)-1 for j in 0..7 "
                     f"(Loihi 1 posVmLimit)")
