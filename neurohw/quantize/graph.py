@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import floatsem
+from . import compose
 from ..errors import ValidationError
 from ..validate import NEURON_NODE_TYPES, WEIGHTED_TYPES
 
@@ -259,6 +260,12 @@ def _compose(fg: FloatGraph, path: Path, source: str) -> None:
                              out_shape=tuple(out_shape))
             path.bias = (np.zeros(out_shape) + op.bias[:, None, None]).reshape(-1)
             return
+    # a pool followed by a conv is one strided conv with a larger kernel (quantize/compose.py)
+    composed = None if delays else compose.pool_then_conv(nodes, ops, in_shape, source)
+    if composed is not None:
+        path.kind = "conv"
+        path.conv, path.bias = composed
+        return
     # anything else becomes one dense matrix, found by probing the affine map
     if n_in * n_out > _MAX_COMPOSED:
         raise ValidationError(
