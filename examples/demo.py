@@ -12,7 +12,10 @@
    bit-exact), lava-dl netx HDF5 (netx re-derives weight exponents, so a
    netx-constrained variant is quantized, loaded by the real netx loader and
    run in Lava), and NIR that snnTorch loads (run and compared);
-6. print the accuracy table: float / emulated / Lava-run / netx-run / snnTorch-run.
+6. print the accuracy table: float / emulated / Lava-run / netx-run / snnTorch-run;
+7. plan the quantized model on the chip (`neurohw map`): cores, chips, limits, events from
+   a bit-exact run of test samples, energy, latency and NeuroBench metrics (out/plan.json,
+   out/plan.html).
 
 Everything goes to ./out/.  Options: --lava-samples N (default 20),
 --profile loihi1|loihi2.
@@ -102,25 +105,25 @@ def main(argv=None) -> int:
     out.mkdir(exist_ok=True)
     data = np.load(DATA)
     x_test, y_test, x_cal = data["x_test"], data["y_test"], data["x_train"]
-    print(f"[1/6] model {MODEL.relative_to(HERE.parent)}; test split {x_test.shape[0]} samples "
+    print(f"[1/7] model {MODEL.relative_to(HERE.parent)}; test split {x_test.shape[0]} samples "
           f"x {x_test.shape[1]} steps x {x_test.shape[2]} inputs")
 
     t0 = time.perf_counter()
     model = quantize(MODEL, args.profile, calibrate=x_cal)
     qpath = nh.write_network(model.network, out / "digits.q.nir")
-    print(f"[2/6] quantized for {args.profile} in {time.perf_counter() - t0:.2f} s -> {qpath}")
+    print(f"[2/7] quantized for {args.profile} in {time.perf_counter() - t0:.2f} s -> {qpath}")
 
     t0 = time.perf_counter()
     ev = evaluate(model, x_test, y_test)
     secs = time.perf_counter() - t0
-    print(f"[3/6] float reference and batched emulation of {x_test.shape[0]} samples: {secs:.2f} s\n")
+    print(f"[3/7] float reference and batched emulation of {x_test.shape[0]} samples: {secs:.2f} s\n")
     print(format_report(model, ev))
     files = write_report(model, out / "report", ev)
     print("      report and figures: " + ", ".join(str(Path(f).name) for f in files))
 
     n = min(args.lava_samples, x_test.shape[0])
     acc_lava, exact, secs = _lava_accuracy(model, x_test, y_test, n)
-    print(f"\n[4/6] Lava Loihi2SimCfg(fixed_pt) on {n} test samples ({secs:.1f} s): emulator is "
+    print(f"\n[4/7] Lava Loihi2SimCfg(fixed_pt) on {n} test samples ({secs:.1f} s): emulator is "
           f"{'BIT-EXACT (spikes, v, u at every step)' if exact else 'NOT bit-exact'}")
 
     from neurohw.export import export_lava_script, export_netx, export_nir, run_netx
@@ -139,7 +142,7 @@ def main(argv=None) -> int:
     emu2 = emulate(model.network, x2.astype(np.int64)).to_npz_dict()
     with np.load(out / "x2_lava.npz") as z:
         script_exact = all(np.array_equal(z[k], emu2[k]) for k in emu2)
-    print(f"[5/6] exports\n      Lava script {script_dir}/run_lava.py: ran 2 samples in its own "
+    print(f"[5/7] exports\n      Lava script {script_dir}/run_lava.py: ran 2 samples in its own "
           f"process, {'bit-exact' if script_exact else 'NOT bit-exact'} with the emulator")
 
     # (b) netx: quantize a variant within netx's limits, export, load with netx, run in Lava
@@ -182,13 +185,30 @@ def main(argv=None) -> int:
             ("emulated, netx variant", ev_nx.accuracy_chip, sub(ev_nx, ev_nx.chip_spikes)),
             ("netx loaded + Lava run", None, acc_netx),
             ("snnTorch run of exported NIR", acc_snn, None)]
-    print(f"\n[6/6] {'accuracy':<38}{'all %d' % x_test.shape[0]:>10}{'first %d' % n:>10}")
+    print(f"\n[6/7] {'accuracy':<38}{'all %d' % x_test.shape[0]:>10}{'first %d' % n:>10}")
     for name, a, b in rows:
         fa = f"{100 * a:.2f} %" if a is not None else ""
         fb = f"{100 * b:.2f} %" if b is not None else ""
         print(f"      {name:<38}{fa:>10}{fb:>10}")
     exact = exact and script_exact and nx_exact
     ok = exact and ev.accuracy_chip >= ev.accuracy_float - 0.01
+
+    # the deployment plan of the shipped model, events counted from 20 test samples
+    import json
+
+    from neurohw.fileio import atomic_write
+    from neurohw.mapping import plan
+    from neurohw.mapping.html import plan_html
+
+    n_plan = min(20, x_test.shape[0])
+    deploy = plan(model.network, x_test[:n_plan], input_name=f"{n_plan} test samples")
+    d = deploy.to_dict()
+    for name, text in (("plan.json", json.dumps(d, indent=1)),
+                       ("plan.html", plan_html(d, "neurohw deployment plan: digits"))):
+        atomic_write(out / name, lambda tmp, text=text: Path(tmp).write_text(text))
+    print(f"\n[7/7] deployment plan on {args.profile} ({n_plan} test samples; out/plan.json, "
+          f"out/plan.html)")
+    print("      " + deploy.text().replace("\n", "\n      "))
     return 0 if ok else 1
 
 

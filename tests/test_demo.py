@@ -19,6 +19,7 @@ def test_demo_pipeline_runs_and_is_bit_exact(tmp_path):
     text = out.stdout
     assert "emulator is BIT-EXACT" in text
     assert "bit-exact with the emulator" in text
+    assert "[7/7] deployment plan" in text and "energy per inference" in text
     for f in ("digits.q.nir", "digits.net", "digits.snntorch.nir", "digits_lava/run_lava.py",
               "report/report.json", "report/membrane_float_vs_chip.png"):
         assert (tmp_path / "out" / f).exists(), f

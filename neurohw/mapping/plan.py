@@ -118,7 +118,9 @@ class DeploymentPlan:
                      f"{ev['neuron_updates_idle']:.4g} idle updates, {ev['spikes']:.4g} spikes, "
                      f"{ev['spike_hops']:.4g} hops")
         e, lat = d["energy_j"], d["latency_s"]
-        lines.append(f"energy per inference: {e['total']:.4g} J ({self.constant_set}); "
+        which = self.constant_set if self.profile == "loihi1" else \
+            f"{self.constant_set} Loihi 1 values, ASSUMED for {self.profile}"
+        lines.append(f"energy per inference: {e['total']:.4g} J ({which}); "
                      + ", ".join(f"{k} {v:.3g}" for k, v in e["breakdown"].items()))
         lines.append(f"latency: {lat['per_step']:.4g} s per step, {lat['per_inference']:.4g} s "
                      f"per inference; EDP {d['edp_js']:.4g} J s")
@@ -172,7 +174,7 @@ def plan(net: ir.Network, x=None, profile=None, steps: int = 1, constant_set: Op
     ev = count_events(pl, net, x, engine=engine) if x is not None \
         else worst_case_events(pl, net, steps)
     tiles = len({(b.chip, b.core // pl.mesh["cores_per_tile"]) for b in pl.blocks})
-    main = constant_set or ("davies2018" if prof.name != "loihi1" else "davies2018")
+    main = constant_set or "davies2018"
     cost = {}
     constants = {}
     for key in CONSTANT_SETS:
