@@ -7,7 +7,13 @@ quantized integer emulation against.  ``docs/reference-sim.md`` explains every
 choice and how snnTorch and Norse differ from it and from each other.
 
 Node semantics (forward Euler at ``dt``; ``x`` is the node's input at step
-``t``, the sum over its incoming edges; all parameters broadcast elementwise)
+``t``, the sum over its incoming edges; all parameters broadcast elementwise).
+The stateless nodes are :mod:`neurohw.floatsem` (shared with the quantizer);
+with ``source=`` the graph is first read with a producer's conventions
+(:func:`neurohw.sources.apply_source`), whose per-node
+:class:`~neurohw.sources.NeuronRule` may replace the reset below by
+subtraction, snnTorch's reset delay or Sinabs's multi-spike
+(``docs/reference-sim.md``).
 
 * ``Input``: row ``t`` of the given input.  ``Output``, ``Identity``: ``x``.
 * ``Affine``: ``W x + b``; ``Linear``: ``W x``; ``Scale``: ``s * x``.
