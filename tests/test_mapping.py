@@ -432,3 +432,50 @@ def test_one_million_neuron_conv_plan_under_a_minute():
     d = plan(net).to_dict()
     assert time.perf_counter() - t0 < 60
     assert d["fits"] and d["cores_used"] >= 1024 and d["chips_used"] >= 8
+
+
+def test_conv_mask_matches_brute_force(rng):
+    from neurohw.mapping.place import conv_dense_mask
+
+    for stride, pad, dil, groups in [(1, 1, 1, 1), (2, 0, 1, 2), (1, 2, 2, 1), (3, 1, 1, 4)]:
+        w = rng.integers(-3, 4, (4, 4 // groups, 3, 3))
+        conv = ir.Conv2d("c", weight=w, input_shape=(4, 9, 8), stride=stride, padding=pad,
+                         dilation=dil, groups=groups)
+        assert np.array_equal(conv_dense_mask(conv), brute_conv_mask(conv))
+        x = rng.integers(0, 2, (3, 4 * 9 * 8))
+        from neurohw.mapping.place import conv_count, conv_transpose_count
+
+        assert np.array_equal(conv_count(conv, x), x @ brute_conv_mask(conv).T.astype(int))
+        assert np.array_equal(conv_transpose_count(conv, np.ones(conv.out_shape, int)),
+                              brute_conv_mask(conv).sum(axis=0))
+
+
+def test_conv_into_flat_population_and_recurrence(rng):
+    # Conv -> Flatten -> LIF(n) (range split with the conv as a matrix) and a recurrent Dense
+    conv = ir.Conv2d("c", weight=rng.integers(-50, 50, (3, 2, 3, 3)), input_shape=(2, 6, 6))
+    n = int(np.prod(conv.out_shape))
+    nodes = {"in": ir.InputNode("in", (2, 6, 6)), "c": conv,
+             "f": ir.Flatten("f", input_shape=conv.out_shape),
+             "p": ir.LIFPopulation("p", (n,), du=10, dv=10, vth=20),
+             "r": ir.Dense("r", weight=rng.integers(-20, 20, (n, n))),
+             "out": ir.OutputNode("out", (n,))}
+    edges = [("in", "c"), ("c", "f"), ("f", "p"), ("p", "r"), ("r", "p"), ("p", "out")]
+    net = nh.Network(nodes, edges, "loihi1")
+    x = (rng.random((2, 10, 72)) < 0.4).astype(np.int64)
+    p = plan(net, x)
+    assert p.fits
+    _check_placement(net, p.placement)
+    want = _recount(net, p.placement, x)
+    ev = p.to_dict()["events"]
+    for k in ("synops", "neuron_updates_active", "spikes"):
+        assert ev[k] == want[k], k
+    assert plan(net).fits  # worst case too
+
+
+def test_html_for_a_refused_plan(tmp_path):
+    from neurohw.mapping.html import plan_html
+
+    page = plan_html({"fits": False, "profile": "loihi1", "refusal": "node 'x': <too big>"})
+    p = _Collect()
+    p.feed(page)
+    assert "verdict" in p.ids and "&lt;too big&gt;" in page

@@ -88,6 +88,7 @@ class Projection:
     weight: Optional[np.ndarray] = None
     conv: Optional[ir.Conv2d] = None
     src_on_chip: bool = True
+    _nz: Optional[np.ndarray] = field(default=None, repr=False)
 
     @property
     def nz_kernel(self) -> np.ndarray:
@@ -95,10 +96,12 @@ class Projection:
         return self.conv.weight != 0
 
     def dense_nz(self) -> np.ndarray:
-        """Non-zero mask ``(n_dst, n_src)`` (conv materialized; small networks only)."""
+        """Non-zero mask ``(n_dst, n_src)`` (a conv is materialized once and cached)."""
         if self.kind == "dense":
             return self.weight != 0
-        return conv_dense_mask(self.conv)
+        if self._nz is None:
+            self._nz = conv_dense_mask(self.conv)
+        return self._nz
 
     def num_synapses(self) -> int:
         """Non-zero connections (padding excluded)."""
@@ -237,11 +240,39 @@ def conv_transpose_count(conv: ir.Conv2d, out_weights: np.ndarray) -> np.ndarray
     return res.reshape(-1)
 
 
+_MAX_MASK = 200_000_000
+
+
 def conv_dense_mask(conv: ir.Conv2d) -> np.ndarray:
-    """The conv's non-zero connectivity as a dense bool matrix ``(n_out, n_in)``."""
-    n_in = int(np.prod(conv.input_shape))
-    eye = np.eye(n_in, dtype=np.int64)
-    return (conv_count(conv, eye) > 0).T
+    """The conv's non-zero connectivity as a dense bool matrix ``(n_out, n_in)``.
+
+    Built tap by tap from index arithmetic; refused (:class:`ValidationError`) above
+    2e8 entries -- a convolution feeding a flattened population that large should keep
+    its ``(C, H, W)`` shape so it can be tiled."""
+    c, h, w = conv.input_shape
+    co, cig, kh, kw = conv.weight.shape
+    _, oh, ow = conv.out_shape
+    n_in, n_out = c * h * w, co * oh * ow
+    if n_in * n_out > _MAX_MASK:
+        raise ValidationError(
+            f"node '{conv.name}': a {n_out}x{n_in} convolution feeding a flat population is too "
+            f"large to map as a matrix (> {_MAX_MASK} entries); keep the population (C, H, W)")
+    m = np.zeros((n_out, n_in), bool)
+    rows = _tap_ranges(h, oh, kh, conv.stride[0], conv.padding[0], conv.dilation[0])
+    cols = _tap_ranges(w, ow, kw, conv.stride[1], conv.padding[1], conv.dilation[1])
+    cog = co // conv.groups
+    for o in range(co):
+        g = o // cog
+        for ci in range(cig):
+            cin = g * cig + ci
+            for ky, (oy, iy) in enumerate(rows):
+                for kx, (ox, ix) in enumerate(cols):
+                    if conv.weight[o, ci, ky, kx] == 0 or oy.size == 0 or ox.size == 0:
+                        continue
+                    out_idx = (o * oh + oy[:, None]) * ow + ox[None, :]
+                    in_idx = (cin * h + iy[:, None]) * w + ix[None, :]
+                    m[out_idx.reshape(-1), in_idx.reshape(-1)] = True
+    return m
 
 
 def _axis_patterns(n_in, o0, o1, k, s, p, d):
