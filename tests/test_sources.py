@@ -373,3 +373,30 @@ def test_same_padding_is_one_semantics_in_reference_and_quantizer():
                              c["dilation"], c["groups"]).reshape(3, -1) + path.bias
         np.testing.assert_allclose(got, want, atol=1e-12)
         quantize(g, dt=1e-3)  # accepted by the quantizer too
+
+
+def test_norse_leak_start_and_the_snntorch_note():
+    """Norse membranes start at v_leak (source="norse" reproduces an LIBoxCell with
+    v_leak != 0 and lists the chip's start at 0 as an approximation); the shipped snnTorch
+    digits model, quantized without a source, gets a note naming --source snntorch."""
+    import norse.torch as nt
+    from pathlib import Path
+
+    rng = np.random.default_rng(4)
+    lin = torch.nn.Linear(5, 3, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(rng.uniform(0, 0.6, (3, 5)).astype(np.float32)))
+    cell = nt.LIBoxCell(nt.LIBoxParameters(tau_mem_inv=torch.full((3,), 100.0),
+                                           v_leak=torch.full((3,), 0.1)), dt=1e-3)
+    model = nt.SequentialState(lin, cell)
+    graph = nt.to_nir(model, torch.zeros(5), dt=1e-3)
+    x = (rng.random((2, 30, 5)) < 0.5).astype(np.float32)
+    v = _run_norse(model, x)
+    ref = simulate(graph, x, dt=1e-3, source="norse")
+    np.testing.assert_allclose(next(iter(ref.outputs.values())), v, atol=1e-6)
+    assert apply_source(graph, "norse", 1e-3).approximations() == [
+        "membranes start at v_leak (Norse) -> start at 0"]
+    digits = Path(__file__).resolve().parents[1] / "examples" / "models" / "digits.nir"
+    notes = quantize(digits).all_notes()
+    assert any("--source snntorch" in n for n in notes)
+    assert quantize(digits, source="snntorch", reset="zero").approximations == []
