@@ -359,7 +359,7 @@ def apply_source(graph, source: Optional[str] = "nir", dt: Optional[float] = Non
             for key in ("tau", "tau_mem", "tau_syn"):
                 if _f(node, key) is not None:
                     _set(node, key, _f(node, key) * (dt / SNNTORCH_DT))
-            rewritten.add(f"time constants x dt/1e-4 (per-step beta, alpha kept)")
+            rewritten.add("time constants x dt/1e-4 (per-step beta, alpha kept)")
         elif source == "norse":
             for key in ("tau", "tau_mem", "tau_syn"):
                 if _f(node, key) is not None:
