@@ -86,9 +86,7 @@ def test_pool_conv_is_one_strided_conv_bit_exact(pool, kp, sp, pc, hw):
     # on the chip the conv costs far fewer synapse-memory bits than the dense matrix
     bits_new = [p["synapse_bits"] for p in plan(new).projections if p["name"] == comp.name]
     bits_old = [p["synapse_bits"] for p in plan(old).projections if p["name"] == dense_old.name]
-    # (shared weight lists pay off once several input pixels reach a core by the same taps;
-    # on the 3x3 output of the 11x11 case every pixel has its own taps: equal cost)
-    assert bits_new[0] < bits_old[0] if hw == 12 else bits_new[0] <= bits_old[0]
+    assert bits_new[0] < bits_old[0]
 
 
 def _int_conv(conv, x):

@@ -479,3 +479,34 @@ def test_html_for_a_refused_plan(tmp_path):
     p = _Collect()
     p.feed(page)
     assert "verdict" in p.ids and "&lt;too big&gt;" in page
+
+
+@pytest.mark.parametrize("C,F,H,W,k,s,pad", [(2, 4, 8, 8, 3, 1, "same"), (3, 5, 10, 9, 3, 2, "valid"),
+                                             (4, 6, 16, 16, 3, 1, "same"), (2, 3, 12, 12, 4, 2, "valid"),
+                                             (1, 4, 28, 28, 5, 1, "valid"), (3, 8, 20, 20, 3, 1, "same")])
+def test_conv_synapse_bits_equal_nengo_loihi(C, F, H, W, k, s, pad):
+    """A whole conv layer on one core: neurohw's bits equal nengo-loihi's population-axon
+    encoding (conv2d_loihi_weights + Synapse.bits) for 8-bit weights."""
+    warnings.filterwarnings("ignore", module="nengo_loihi")
+    nengo = pytest.importorskip("nengo")
+    conv_mod = pytest.importorskip("nengo_loihi.conv")
+    block = pytest.importorskip("nengo_loihi.block")
+    from neurohw.mapping.place import _conv_box_usage
+
+    rng = np.random.default_rng(C * 100 + F * 10 + k)
+    kern = rng.integers(-100, 100, (k, k, C, F)).astype(float)
+    shape = nengo.transforms.ChannelShape((C, H, W), channels_last=False)
+    t = nengo.Convolution(F, shape, kernel_size=(k, k), strides=(s, s), padding=pad,
+                          channels_last=False, init=kern)
+    weights, indices, a2w, offsets = conv_mod.conv2d_loihi_weights(t)
+    syn = block.Synapse(H * W)
+    syn.set_population_weights(weights, indices, a2w, offsets, pop_type=32)
+    assert syn.idx_bits() >= 0  # a valid encoding (index within 12 bits)
+    conv = ir.Conv2d("c", weight=np.transpose(kern, (3, 2, 0, 1)).astype(int),
+                     input_shape=(C, H, W), stride=s, padding=(k - 1) // 2 if pad == "same" else 0)
+    _, oh, ow = conv.out_shape
+    assert (oh, ow) == tuple(t.output_shape.spatial_shape)
+    bits, axons = _conv_box_usage(conv, ((0, F), (0, oh), (0, ow)), F * oh * ow)
+    assert bits == syn.bits()
+    used = int(np.count_nonzero(np.asarray(offsets) >= 0))  # nengo also lists unused pixels
+    assert axons == used

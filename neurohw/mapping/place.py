@@ -341,48 +341,76 @@ def _in_usage(projs: Sequence[Projection], index: np.ndarray, box) -> Tuple[int,
             used = counts[counts > 0]
             a = int(used.size)
             dense = dense_list_bits(a, n, p.num_weight_bits, p.delay_bits)
-            try:
-                bpe = (weight_field_bits(p.num_weight_bits) + p.delay_bits
-                       + index_field_bits(n))
-                sparse = int(axon_bits(used, bpe).sum())
-            except ValidationError:
-                sparse = dense
-            b = min(dense, sparse)
+            bpe = weight_field_bits(p.num_weight_bits) + p.delay_bits + index_field_bits(n)
+            b = min(dense, int(axon_bits(used, bpe).sum()))
         bits += b
         axons += a
     return bits, axons
 
 
+COMPARTMENT_BASE_LIMIT = 256
+"""An axon's compartment base (offset) must be below 256 (nengo-loihi ``conv.py``;
+``builder/validate.py``): larger offsets need extra copies of a weight list."""
+
+
+def _axis_map(n_in, o0, o1, k, s, p, d):
+    """Per input index reaching outputs ``[o0, o1)`` along one axis: its kernel taps
+    (pattern) and the first output (relative to ``o0``) it reaches.  Returns
+    ``(lo, hi, pattern_id, first)`` arrays over the input range ``[lo, hi)``."""
+    idx, pats, first, span = [], [], [], []
+    for i in range(max(0, o0 * s - p), min(n_in, (o1 - 1) * s - p + (k - 1) * d + 1)):
+        taps = tuple(j for j in range(k)
+                     if (i + p - j * d) % s == 0 and o0 <= (i + p - j * d) // s < o1)
+        if taps:
+            outs = [(i + p - j * d) // s for j in taps]
+            idx.append(i)
+            pats.append(taps)
+            first.append(min(outs) - o0)
+            span.append(max(outs) - min(outs))
+    return idx, pats, first, span
+
+
 def _conv_box_usage(conv: ir.Conv2d, box, n_targets: int) -> Tuple[int, int]:
     """Synapse bits and input axons of a conv into one channel/space tile.
 
-    Population axons: one input axon per input pixel reaching the tile (the channel
-    travels as the axon's atom); input pixels that reach the tile by the same kernel
-    taps share one weight list per input channel (sparse entries with index fields)."""
+    The population-axon encoding nengo-loihi builds for a convolution
+    (``conv2d_loihi_weights``): one input axon per input pixel reaching the tile (the
+    channel travels as the axon's atom); pixels that reach the tile through the same
+    kernel taps, with compartment bases in the same block of 256, share one weight list
+    holding every (input channel, tap, output channel) entry of those taps (zeros
+    included, with index fields)."""
     (c0, c1), (y0, y1), (x0, x1) = box
     _, h, w = conv.input_shape
     co, cig, kh, kw = conv.weight.shape
-    g = conv.groups
-    cog = co // g
-    ry0, ry1, rpats = _axis_patterns(h, y0, y1, kh, conv.stride[0], conv.padding[0],
-                                     conv.dilation[0])
-    rx0, rx1, cpats = _axis_patterns(w, x0, x1, kw, conv.stride[1], conv.padding[1],
-                                     conv.dilation[1])
-    if not rpats or not cpats:
+    ri, rp, rf, rs = _axis_map(h, y0, y1, kh, conv.stride[0], conv.padding[0],
+                               conv.dilation[0])
+    ci, cp, cf, cs = _axis_map(w, x0, x1, kw, conv.stride[1], conv.padding[1],
+                               conv.dilation[1])
+    if not ri or not ci:
         return 0, 0
-    nz = conv.weight[c0:c1] != 0  # (tile channels, cig, kh, kw)
-    per_cin = np.zeros((g, cig, kh, kw), np.int64)  # non-zeros per (group, c_in, tap)
-    groups_of = np.arange(c0, c1) // cog
-    np.add.at(per_cin, groups_of, nz.astype(np.int64))
-    per_cin = per_cin.reshape(g * cig, kh, kw)
-    bpe = weight_field_bits(conv.num_weight_bits) + index_field_bits(n_targets)
+    r_ids = {t: n for n, t in enumerate(dict.fromkeys(rp))}
+    c_ids = {t: n for n, t in enumerate(dict.fromkeys(cp))}
+    r_code = np.array([r_ids[t] for t in rp], np.int64)
+    c_code = np.array([c_ids[t] for t in cp], np.int64)
+    base = np.array(rf, np.int64)[:, None] * (x1 - x0) + np.array(cf, np.int64)[None, :]
+    bucket = base // COMPARTMENT_BASE_LIMIT
+    key = (r_code[:, None] * len(c_ids) + c_code[None, :]) * (int(bucket.max()) + 1) + bucket
+    # index relative to the axon's compartment base: block of 256, filter, row, column
+    tw = x1 - x0
+    max_index = int((bucket * COMPARTMENT_BASE_LIMIT + (c1 - c0 - 1) * (y1 - y0) * tw
+                     + np.array(rs, np.int64)[:, None] * tw
+                     + np.array(cs, np.int64)[None, :]).max())
+    bpe = weight_field_bits(conv.num_weight_bits) + index_field_bits(max_index + 1)
+    r_len = np.array([len(t) for t in r_ids], np.int64)
+    c_len = np.array([len(t) for t in c_ids], np.int64)
     bits = 0
-    for rp in rpats:
-        sub = per_cin[:, list(rp), :]
-        for cp in cpats:
-            entries = sub[:, :, list(cp)].sum(axis=(1, 2))
-            bits += int(axon_bits(entries[entries > 0], bpe).sum())
-    return bits, (ry1 - ry0) * (rx1 - rx0)
+    n_filters = c1 - c0
+    for k in np.unique(key):
+        rc, b = divmod(int(k), int(bucket.max()) + 1)
+        r, c = divmod(rc, len(c_ids))
+        entries = cig * int(r_len[r]) * int(c_len[c]) * n_filters
+        bits += int(axon_bits(entries, bpe))
+    return bits, len(ri) * len(ci)
 
 
 def _receptive_mask(p: Projection, blk: Block) -> np.ndarray:

@@ -59,15 +59,15 @@ def index_field_bits(n_targets: int) -> int:
     """Index bits of a sparse entry addressing ``n_targets`` compartments (indices
     ``0..n_targets-1``): ``ceil(log2(n_targets))`` rounded up to an offered width.
 
-    Raises :class:`ValidationError` when more than 4,096 targets would need more
-    than the 12-bit maximum."""
+    Loihi 1 offers at most 12 bits (4,096 compartments, more than a 1,024-compartment
+    core needs).  For larger cores (Loihi 2's 8,192 neurons) the field is *assumed* to
+    widen to ``ceil(log2(n_targets))`` bits: no published figure."""
     n = max(int(n_targets), 1)
     need = int(n - 1).bit_length()
     for width in INDEX_FIELD_BITS:
         if width >= need:
             return width
-    raise ValidationError(f"a sparse synapse list cannot address {n} compartments "
-                          f"(index field max {INDEX_FIELD_BITS[-1]} bits)")
+    return need
 
 
 def delay_field_bits(max_delay: int) -> int:
