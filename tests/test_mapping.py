@@ -510,3 +510,42 @@ def test_conv_synapse_bits_equal_nengo_loihi(C, F, H, W, k, s, pad):
     assert bits == syn.bits()
     used = int(np.count_nonzero(np.asarray(offsets) >= 0))  # nengo also lists unused pixels
     assert axons == used
+
+
+def test_traffic_aware_allocation_keeps_connected_blocks_on_a_chip(rng):
+    """Two chains interleaved in network order on 4-core chips: the greedy allocator puts
+    connected blocks together, so fewer axons cross chips than filling cores in order."""
+    prof = "generic(neurons_per_core=100,cores_per_chip=4)"
+    nodes, edges = {}, []
+    for ch in "AB":
+        nodes[f"in{ch}"] = ir.InputNode(f"in{ch}", (20,))
+    prev = {"A": "inA", "B": "inB"}
+    for layer in range(3):
+        for ch in "AB":
+            d, p = f"d{ch}{layer}", f"{ch}{layer}"
+            n_in = int(np.prod(nodes[prev[ch]].out_shape))
+            nodes[d] = ir.Dense(d, weight=rng.integers(1, 100, (200, n_in)))
+            nodes[p] = ir.LIFPopulation(p, (200,), du=1, dv=1, vth=100)
+            edges += [(prev[ch], d), (d, p)]
+            prev[ch] = p
+    net = nh.Network(nodes, edges, prof)
+    pl = place(net)
+    rank = {}
+    for name in net.populations:  # network order: population order, then neuron index
+        for b in sorted((b for b in pl.blocks if b.node == name), key=lambda b: b.index[0]):
+            rank[id(b)] = len(rank)
+
+    def crossing(chip_of):
+        n = 0
+        for src, dst, m in connectivity(net):
+            if src not in net.populations:
+                continue
+            for a in (b for b in pl.blocks if b.node == src):
+                for b in (b for b in pl.blocks if b.node == dst):
+                    if chip_of(a) != chip_of(b):
+                        n += int(m[b.index][:, a.index].any(axis=0).sum())
+        return n
+
+    greedy = crossing(lambda b: b.chip)
+    in_order = crossing(lambda b: rank[id(b)] // 4)
+    assert greedy < in_order, (greedy, in_order)
