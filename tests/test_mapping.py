@@ -3,6 +3,7 @@ fit refusals, exact event counts (recounted here independently), cost, metrics, 
 
 import json
 import warnings
+from pathlib import Path
 from html.parser import HTMLParser
 
 import numpy as np
@@ -14,6 +15,8 @@ from neurohw.cli import main
 from neurohw.mapping import RESOURCES, place, plan
 from neurohw.mapping.place import projections_of
 from neurohw.mapping.synapse import dense_list_bits, sparse_list_bits
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # ---------------------------------------------------------------- networks
@@ -549,3 +552,26 @@ def test_traffic_aware_allocation_keeps_connected_blocks_on_a_chip(rng):
     greedy = crossing(lambda b: b.chip)
     in_order = crossing(lambda b: rank[id(b)] // 4)
     assert greedy < in_order, (greedy, in_order)
+
+
+def test_cli_map_bad_inputs_one_line_exit_2(tmp_path, capsys, rng):
+    net = mlp(rng, sizes=(6, 20, 4))
+    q = nh.write_network(net, tmp_path / "m.q.nir")
+    np.save(tmp_path / "wrong.npy", np.zeros((5, 7), np.int64))  # 7 inputs, model has 6
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "text.nir").write_text("not hdf5")
+    cases = [
+        ["map", str(q), "--input", str(tmp_path / "wrong.npy")],
+        ["map", str(q), "--input", str(tmp_path / "obj.npy")],
+        ["map", str(q), "--input", str(tmp_path / "missing.npy")],
+        ["map", str(tmp_path / "text.nir")],
+        ["map", str(ROOT / "examples" / "models" / "digits.nir")],  # float NIR: quantize first
+        ["map", str(q), "--profile", "loihi7"],
+        ["map", str(q), "--profile", "generic(neurons_per_core=0)"],
+        ["map", str(q), "--json", str(tmp_path / "no" / "dir" / "p.json")],
+    ]
+    for argv in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "error" in err and "Traceback" not in err, argv
+    assert not (tmp_path / "no").exists()
