@@ -84,7 +84,8 @@ def _table(rows: List[Sequence], head: Sequence[str], ident: str) -> str:
     out = [f'<table id="{ident}"><thead><tr>' + "".join(f"<th>{_esc(h)}</th>" for h in head)
            + "</tr></thead><tbody>"]
     for r in rows:
-        out.append("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>")
+        out.append("<tr>" + "".join(
+            f"<td>{_esc(f'{c:.6g}' if isinstance(c, float) else c)}</td>" for c in r) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
