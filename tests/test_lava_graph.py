@@ -223,6 +223,7 @@ BAD_PROFILES = [
     (dict(weight_bits=7), "weight_bits=7", "weight_bits=8"),
     (dict(graded_spike_bits=28), "graded_spike_bits=28", "graded_spike_bits<=24"),
     (dict(bias_bits=18), "bias_bits=18", "bias_bits<=16"),
+    (dict(delay_max_steps=64), "delay_max_steps=64", "delay_max_steps<=62"),
     (dict(bias_exp_max=20), "bias_exp_max=20", "bias_exp_max <= 19"),
     (dict(bias_exp_min=-40), "bias_exp_min=-40", "bias_exp_min >= -31"),
 ]
@@ -255,20 +256,27 @@ def test_library_refuses_profiles_lava_cannot_run(tmp_path, widths, field, lava)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_generic_profile_with_lavas_widths_runs_bit_exact(tmp_path):
-    rng = np.random.default_rng(8)
-    profile = nh.generic(bias_exp_min=-8, bias_exp_max=7)
+@pytest.mark.parametrize("seed", [9, 10, 11])
+def test_generic_profile_with_lavas_widths_runs_bit_exact(tmp_path, seed):
+    """Lava's datapath widths, plus the fields Lava does not restrict (wider thresholds,
+    weight exponents -12..12, whose Dense sums wrap at 32 bits as Lava's do)."""
+    rng = np.random.default_rng(seed)
+    profile = nh.generic(vth_bits=20, weight_exp_min=-12, weight_exp_max=12)
     check_lava_profile(profile)
     net = random_network(rng, profile, conv=False)
-    nodes = {k: (dataclasses.replace(n, vth=rng.integers(0, 64, n.shape))
+    nodes = {k: (dataclasses.replace(n, vth=np.where(rng.random(n.shape) < 0.8,
+                                                     rng.integers(0, 64, n.shape),
+                                                     rng.integers(0, 2**20, n.shape)))
                  if isinstance(n, ir.LIFPopulation) else n) for k, n in net.nodes.items()}
     net = nh.Network(nodes, net.edges, profile, net.dt_s)
     x = random_input(net, rng, (20,))
-    lava = run_lava(net, x, record=("spikes", "v"))
-    emu = emulate(net, x, record=("spikes", "v"))
+    lava = run_lava(net, x, record=("spikes", "v", "u"))
+    emu = emulate(net, x, record=("spikes", "v", "u"))
     for name in net.populations:
-        np.testing.assert_array_equal(lava.v[name], emu.v[name][0], err_msg=name)
-        np.testing.assert_array_equal(lava.spikes[name], emu.spikes[name][0], err_msg=name)
+        for var in ("spikes", "v", "u"):
+            np.testing.assert_array_equal(getattr(lava, var)[name], getattr(emu, var)[name][0],
+                                          err_msg=f"{name}.{var}")
+    assert sum(int(v.sum()) for v in lava.spikes.values()) > 0
 
 
 @pytest.mark.parametrize("widths, field", [(dict(act_shift=5), "act_shift=5"),

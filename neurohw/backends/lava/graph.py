@@ -52,6 +52,8 @@ LAVA_DATAPATH: Dict[str, Tuple[str, int, str]] = {
     "weight_bits": ("eq", 8, "dense/models.py PyDenseModelBitAcc: clip_weights(num_bits=8)"),
     "graded_spike_bits": ("max", 24, "lif/conv models: spike ports declared precision=24"),
     "bias_bits": ("max", 16, "lif/models.py: bias_mant held as np.int16"),
+    "delay_max_steps": ("max", 62, "dense/models.py PyDelayDenseModelBitAcc: 6-bit delays, "
+                                   "0 to 62 steps; a delay of 64 hangs Lava 0.10's simulator"),
 }
 _INT32_BITS = 31  # Lava's scale_bias shifts an int32 copy of bias_mant
 
