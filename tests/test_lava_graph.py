@@ -311,3 +311,31 @@ def test_standalone_script_runs_without_neurohw_source_in_reach(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "True"
+
+
+def _conv_net(profile="loihi2", **conv) -> nh.Network:
+    c = ir.Conv2d("c", **conv)
+    nodes = {"in": ir.InputNode("in", c.in_shape), "c": c,
+             "l": ir.LIFPopulation("l", c.out_shape, vth=1)}
+    return nh.Network(nodes, [("in", "c"), ("c", "l")], profile)
+
+
+def test_conv_parameters_lava_cannot_hold_are_refused_naming_the_node(tmp_path):
+    from neurohw.backends.lava import lava_graph_spec
+
+    big = _conv_net(nh.generic(weight_exp_max=30), weight=np.full((1, 1, 1, 1), 255),
+                    weight_exp=25, num_weight_bits=8, sign_mode="excitatory",
+                    input_shape=(1, 2, 2))
+    with pytest.raises(ValidationError, match=r"node 'c': weight_exp=25 folds kernel values "
+                                              r"up to 255 into 8556380160, beyond Lava's int32"):
+        lava_graph_spec(big)
+    wide = _conv_net(weight=np.ones((1, 1, 1, 1), int), input_shape=(1, 2, 400), stride=(1, 200))
+    with pytest.raises(ValidationError, match=r"node 'c': stride=\(1, 200\) exceeds 127"):
+        export_lava_script(wide, tmp_path / "exp")
+    assert list(tmp_path.iterdir()) == []
+    # the largest values that fit are accepted
+    lava_graph_spec(_conv_net(nh.generic(weight_exp_max=30), weight=np.full((1, 1, 1, 1), 255),
+                              weight_exp=23, num_weight_bits=8, sign_mode="excitatory",
+                              input_shape=(1, 2, 2)))
+    lava_graph_spec(_conv_net(weight=np.ones((1, 1, 1, 1), int), input_shape=(1, 2, 400),
+                              stride=(1, 127)))
