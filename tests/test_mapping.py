@@ -384,7 +384,7 @@ def test_cli_map_json_and_html(tmp_path, capsys, rng):
     for key in ("profile", "dt", "input", "cores_used", "chips_used", "fits", "binding_limit",
                 "blocks", "events", "energy_j", "latency_s", "edp_js", "metrics", "constants"):
         assert key in d, key
-    assert d["input"]["shape"] == [4, 288]
+    assert d["input"]["shape"] == [1, 4, 288]  # (B, T, n) as every command loads it
     for b in d["blocks"]:
         assert {"node", "neurons", "core", "chip"} <= set(b)
         for r in RESOURCES:
@@ -568,7 +568,7 @@ def test_cli_map_bad_inputs_one_line_exit_2(tmp_path, capsys, rng):
         ["map", str(ROOT / "examples" / "models" / "digits.nir")],  # float NIR: quantize first
         ["map", str(q), "--profile", "loihi7"],
         ["map", str(q), "--profile", "generic(neurons_per_core=0)"],
-        ["map", str(q), "--json", str(tmp_path / "no" / "dir" / "p.json")],
+        ["map", str(q), "--json", str(tmp_path / "text.nir" / "p.json")],  # a file in the way
     ]
     for argv in cases:
         assert main(argv) == 2, argv

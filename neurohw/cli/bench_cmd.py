@@ -40,9 +40,9 @@ def run(args) -> int:
     if args.json:
         if Path(args.json).is_dir():
             raise FileFormatError(f"{args.json}: is a directory, not a file")
-        parent = Path(args.json).parent
-        if not parent.is_dir():  # fail before a long run, not after
-            raise FileFormatError(f"{args.json}: directory {parent} does not exist")
+        from ._common import ensure_parent
+
+        ensure_parent(args.json)  # created (or refused) before a long run, not after
     overrides = dict(steps=args.steps, batch=args.batch, large_steps=args.large_steps,
                      large_lava_steps=args.large_lava_steps, repeats=args.repeats,
                      skip_lava=args.skip_lava,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import ValidationError, FileFormatError
 from ..fileio import atomic_write
-from ._common import load_model
+from ._common import ensure_parent, load_model
 
 HELP = "export a quantized network (Lava script, lava-dl netx HDF5, NIR)"
 TARGETS = ("lava", "netx", "nir")
@@ -38,6 +38,7 @@ def add_args(p) -> None:
 def run(args) -> int:
     net = load_model(args.model)
     out = Path(args.output)
+    ensure_parent(out)  # missing parent directories are created (docs/cli.md)
     if args.to in ("lava", "netx"):
         from ..backends.lava.graph import check_lava_profile
 

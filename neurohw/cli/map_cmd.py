@@ -9,7 +9,7 @@ import json
 
 from ..errors import ValidationError
 from ..fileio import atomic_write
-from ._common import load_array, load_model
+from ._common import ensure_parent, load_input, load_model
 
 HELP = "plan cores, chips, energy and latency of a quantized network"
 
@@ -36,7 +36,10 @@ def run(args) -> int:
     if args.steps < 1:
         raise ValidationError(f"--steps={args.steps}: must be >= 1")
     net = load_model(args.model)
-    x = load_array(args.input) if args.input else None
+    x = load_input(args.input, net) if args.input else None
+    for out in (args.json, args.html):
+        if out:
+            ensure_parent(out)
     p = plan(net, x, profile=args.profile, steps=args.steps, constant_set=args.constants,
              input_name=args.input)
     d = p.to_dict()

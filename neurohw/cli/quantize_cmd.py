@@ -10,7 +10,7 @@ from ..errors import ValidationError
 from ..nirio import write_network
 from ..profiles import PROFILES, parse_profile
 from ..sources import RESETS, SOURCES
-from ._common import load_array
+from ._common import ensure_parent, load_array, load_input
 
 HELP = "quantize a float NIR graph for a chip profile"
 
@@ -54,6 +54,20 @@ def add_args(p) -> None:
     p.add_argument("--progress", action="store_true", help="progress bar for the evaluation")
 
 
+def _input_shape(path):
+    """The unbatched shape of the float graph's one Input (``None``: several, or unreadable
+    here -- the quantizer then reports the problem itself)."""
+    try:
+        from ..nirgraph import load_nir, shape_of
+        import nir
+
+        graph = load_nir(path)
+        ins = [n for n in graph.nodes.values() if isinstance(n, nir.Input)]
+        return tuple(int(d) for d in shape_of(ins[0], "output_type")) if len(ins) == 1 else None
+    except Exception:
+        return None
+
+
 def _positive_int(text: str) -> int:
     import argparse
 
@@ -81,12 +95,13 @@ def run(args) -> int:
         profile = parse_profile(args.profile)
     except ValidationError as exc:
         raise ValidationError(f"--profile: {exc}") from None
-    calib = load_array(args.calibrate) if args.calibrate else None
-    x = load_array(args.eval) if args.eval else None
+    shape = _input_shape(args.model)
+    calib = load_input(args.calibrate, shape=shape) if args.calibrate else None
+    x = load_input(args.eval, shape=shape) if args.eval else None
     y = load_array(args.labels) if args.labels else None
-    out_dir = Path(args.out).parent
-    if not out_dir.is_dir():
-        raise FileFormatError(f"{args.out}: directory {out_dir} does not exist")
+    if Path(args.out).is_dir():
+        raise FileFormatError(f"{args.out}: is a directory")
+    ensure_parent(args.out)  # created before the work, as every command does
     model = quantize(args.model, profile, dt=args.dt, calibrate=calib,
                      per_channel=args.per_channel, name=args.model, target=args.target,
                      calibrate_source=str(args.calibrate), neuron_types=args.neuron_types,

@@ -12,15 +12,16 @@ import sys
 from ..backends.lava.graph import check_lava_profile
 from ..errors import ValidationError
 from ..verify import verify_against_lava
-from ._common import load_array, load_model
+from ._common import load_input, load_model
 
 HELP = "compare the emulator with Lava fixed_pt, bit for bit"
 
 
 def add_args(p) -> None:
     p.add_argument("model", metavar="MODEL.nir", help="quantized NIR file")
-    p.add_argument("--input", required=True, metavar="X.npy",
-                   help="integer spikes, shape (T, n_in) or (B, T, n_in)")
+    p.add_argument("--input", required=True, metavar="X.npy[:KEY]",
+                   help="integer spikes (T, n_in) or (B, T, n_in), or image-shaped (B, T, C, H, W) "
+                        "flattened row-major; FILE.npz:KEY picks one array of an archive")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
 
 
@@ -30,7 +31,7 @@ def run(args) -> int:
         check_lava_profile(net.profile)  # before the emulator runs
     except ValidationError as exc:
         raise ValidationError(f"{args.model}: {exc}") from None
-    x = load_array(args.input)
+    x = load_input(args.input, net)
     result = verify_against_lava(net, x, progress=args.progress or sys.stderr.isatty(),
                                  source=str(args.input))
     print(f"{args.model}: {result.describe()}")
