@@ -288,8 +288,8 @@ def test_cli_refuses_profiles_lava_cannot_run(tmp_path, capsys, widths, field):
     nh.write_network(net, model)
     np.save(tmp_path / "x.npy", np.zeros((4, net.nodes["input"].shape[0]), np.int64))
     before = sorted(p.name for p in tmp_path.iterdir())
-    for argv in (["export", str(model), "--to", "lava", "-o", str(tmp_path / "lava_out")],
-                 ["export", str(model), "--to", "netx", "-o", str(tmp_path / "m.net")],
+    for argv in (["export", str(model), "--to", "lava", "-o", str(tmp_path / "new" / "lava_out")],
+                 ["export", str(model), "--to", "netx", "-o", str(tmp_path / "new" / "m.net")],
                  ["verify", str(model), "--input", str(tmp_path / "x.npy")]):
         capsys.readouterr()
         assert main(argv) == 2, argv

@@ -38,14 +38,14 @@ def add_args(p) -> None:
 def run(args) -> int:
     net = load_model(args.model)
     out = Path(args.output)
-    ensure_parent(out)  # missing parent directories are created (docs/cli.md)
     if args.to in ("lava", "netx"):
         from ..backends.lava.graph import check_lava_profile
 
         try:
-            check_lava_profile(net.profile)  # before any output exists
+            check_lava_profile(net.profile)  # before any output (or its directory) exists
         except ValidationError as exc:
             raise ValidationError(f"{args.model}: {exc}") from None
+    ensure_parent(out)  # missing parent directories are created (docs/cli.md)
     if args.to == "lava":
         from ..export.lava_script import export_lava_script
 
