@@ -13,7 +13,12 @@ Usage::
 
 ``X.npy`` holds integer spikes of shape ``(T, n_in)`` or ``(B, T, n_in)``
 (0/1, or payloads up to ``NETWORK["input"]["max_value"]`` for graded
-inputs); row ``t`` is what the Input node emits at step ``t``.  ``RUN.npz``
+inputs); row ``t`` is what the Input node emits at step ``t``.
+``FILE.npz:KEY`` picks one array of an archive, and image-shaped input
+``(T, *shape)`` / ``(B, T, d1, d2, ...)`` is flattened row-major: the rules
+of ``neurohw emulate`` (``neurohw.cli._common.flatten_input``), repeated
+here so the script stays standalone.  Missing parent directories of
+``RUN.npz`` are created.  ``RUN.npz``
 gets, per LIF population ``NAME``, ``NAME.spikes`` (int8) and with
 ``--record`` ``NAME.v`` / ``NAME.u`` (int32), each ``(B, T, n)``: the
 layout of ``neurohw emulate``.  Row ``t`` is index ``t`` of a Lava
@@ -91,10 +96,41 @@ def run_sample(params, x, record):
     return out
 
 
+def flatten_input(arr, in_shape, source):
+    """``(T, n)``, ``(T, *in_shape)``, ``(B, T, n)`` or ``(B, T, d1, ...)`` with
+    ``d1 * ... == n`` -> ``(B, T, n)``, row-major; trailing axes of the input's
+    rank must equal its shape.  The same rules, in the same order, as
+    ``neurohw.cli._common.flatten_input``."""
+    in_shape = tuple(int(d) for d in in_shape)
+    n = int(np.prod(in_shape)) if in_shape else 1
+    shp = tuple(arr.shape)
+    want = f"expected (T, {n}) or (B, T, {n})"
+    if len(in_shape) > 1:
+        dims = ", ".join(map(str, in_shape))
+        want += f", or (T, {dims}) / (B, T, {dims})"
+    if arr.ndim == 2 and shp[1] == n:
+        out = arr[None]
+    elif len(in_shape) > 1 and arr.ndim == len(in_shape) + 1 and shp[1:] == in_shape:
+        out = arr.reshape(1, shp[0], n)
+    elif arr.ndim >= 3 and int(np.prod(shp[2:])) == n:
+        if arr.ndim - 2 == len(in_shape) and len(in_shape) > 1 and shp[2:] != in_shape:
+            raise InputError(f"{source}: shape {shp}: steps of shape {shp[2:]} are not the "
+                             f"input's {in_shape} (channels first); {want}")
+        out = arr.reshape(shp[0], shp[1], n)
+    else:
+        raise InputError(f"{source}: shape {shp}, {want}")
+    if out.shape[0] < 1 or out.shape[1] < 1:
+        raise InputError(f"{source}: shape {shp} has no samples or no steps")
+    return out
+
+
 def load_input(path):
-    """Read ``X.npy`` (or a one-array ``.npz``) and check it: returns int64 ``(B, T, n)``."""
+    """Read ``X.npy``, a one-array ``.npz`` or ``FILE.npz:KEY`` and check it:
+    returns int64 ``(B, T, n)``."""
     spec = NETWORK["input"]
-    n = int(np.prod(spec["shape"]))
+    key = None
+    if ":" in path and not os.path.exists(path):
+        path, key = path.rsplit(":", 1)
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -105,14 +141,21 @@ def load_input(path):
         raise InputError(f"{path}: cannot read ({exc})") from None
     if isinstance(data, np.lib.npyio.NpzFile):
         with data:
-            if len(data.files) != 1:
-                raise InputError(f"{path}: .npz must hold exactly one array, has {len(data.files)}")
-            data = data[data.files[0]]
-    x = np.asarray(data)
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3 or x.shape[2] != n or min(x.shape) < 1:
-        raise InputError(f"{path}: shape {np.shape(data)}, expected (T, {n}) or (B, T, {n})")
+            if key is not None:
+                if key not in data.files:
+                    raise InputError(f"{path}: no array '{key}' (has: {', '.join(data.files)})")
+            elif len(data.files) != 1:
+                raise InputError(f"{path}: .npz holds {len(data.files)} arrays "
+                                 f"({', '.join(data.files)}); pick one as {path}:KEY")
+            else:
+                key = data.files[0]
+            try:
+                data = data[key]
+            except ValueError as exc:
+                raise InputError(f"{path}: array '{key}' cannot be read ({exc})") from None
+    elif key is not None:
+        raise InputError(f"{path}: ':{key}' selects an array of an .npz, but this is a .npy")
+    x = flatten_input(np.asarray(data), spec["shape"], path)
     if x.dtype.kind not in "iub":
         if x.dtype.kind != "f" or not np.all(np.isfinite(x)) or np.any(x != np.round(x)):
             raise InputError(f"{path}: values must be integers (dtype {x.dtype})")
@@ -157,8 +200,9 @@ def save_npz(path, arrays):
 def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--input", required=True, metavar="X.npy",
-                        help="integer spikes, shape (T, n_in) or (B, T, n_in)")
+    parser.add_argument("--input", required=True, metavar="X.npy[:KEY]",
+                        help="integer spikes (T, n_in) or (B, T, n_in), or image-shaped "
+                             "(B, T, C, H, W) flattened row-major; FILE.npz:KEY picks an array")
     parser.add_argument("--out", required=True, metavar="RUN.npz", help="output file")
     parser.add_argument("--record", default="", metavar="v,u",
                         help="also record membrane voltage v and/or current u")
@@ -176,8 +220,12 @@ def main(argv=None):
             raise InputError("the network has no LIF population to record")
         x = load_input(args.input)
         out_dir = os.path.dirname(os.path.abspath(args.out))
-        if not os.path.isdir(out_dir):
-            raise InputError(f"{args.out}: directory {out_dir} does not exist")
+        if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+            raise InputError(f"{args.out}: {out_dir} is not a directory")
+        try:
+            os.makedirs(out_dir, exist_ok=True)  # as neurohw's commands do
+        except OSError as exc:
+            raise InputError(f"{args.out}: cannot create directory {out_dir} ({exc})") from None
         params = load_params(args.weights)
     except InputError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
