@@ -20,7 +20,8 @@ def add_args(p) -> None:
                    help="integer spikes (T, n_in) or (B, T, n_in) to count events from; "
                         "without it the worst case is reported")
     p.add_argument("--profile", default=None, metavar="P",
-                   help="target profile (default: the model's own): loihi1, loihi2, generic(...)")
+                   help="target profile (default: the model's own): loihi1, loihi2, generic(...), "
+                        "or speck (SynSense Speck: layer-per-core memory fit check only)")
     p.add_argument("--steps", type=int, default=1, metavar="N",
                    help="steps per inference for the worst case without --input (default 1)")
     p.add_argument("--constants", default=None, choices=["davies2018", "sanafe"],
@@ -36,6 +37,8 @@ def run(args) -> int:
     if args.steps < 1:
         raise ValidationError(f"--steps={args.steps}: must be >= 1")
     net = load_model(args.model)
+    if str(args.profile).lower() == "speck":
+        return _run_speck(args, net)
     x = load_input(args.input, net) if args.input else None
     for out in (args.json, args.html):
         if out:
@@ -58,3 +61,23 @@ def run(args) -> int:
 def _write_text(tmp: str, text: str) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def _run_speck(args, net) -> int:
+    from ..mapping.html import plan_html
+    from ..mapping.speck import plan_speck, speck_text
+
+    d = plan_speck(net)
+    for out in (args.json, args.html):
+        if out:
+            ensure_parent(out)
+    if args.json:
+        text = json.dumps(d, indent=1)
+        atomic_write(args.json, lambda tmp: _write_text(tmp, text))
+    if args.html:
+        page = plan_html(d, f"neurohw deployment plan: {args.model}")
+        atomic_write(args.html, lambda tmp: _write_text(tmp, page))
+    if not d["fits"]:
+        raise ValidationError(f"{args.model}: does not fit on speck: {d['refusal']}")
+    print(speck_text(d))
+    return 0

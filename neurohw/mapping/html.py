@@ -100,6 +100,14 @@ def plan_html(d: dict, title: str = "neurohw deployment plan") -> str:
     if not d.get("fits"):
         return head + (f'<p id="verdict">Does not fit on {_esc(d["profile"])}: '
                        f'{_esc(d.get("refusal"))}</p></body></html>')
+    if d.get("profile") == "speck":
+        return head + (f'<p id="verdict">Fits on speck: {d["cores_used"]} of 9 cores. '
+                       f'{_esc(d["note"])}</p>' + _table(
+                           [(L["node"], L["core"], f'{L["kernel_memory"]["used"]}/'
+                             f'{L["kernel_memory"]["limit"]}', f'{L["neuron_memory"]["used"]}/'
+                             f'{L["neuron_memory"]["limit"]}') for L in d["layers"]],
+                           ("node", "core", "kernel memory", "neuron memory"), "blocks")
+                       + f"<p>Source: {_esc(d['source'])}</p></body></html>")
     ev = d["events"]
     body = [f'<p id="verdict">Fits on {_esc(d["profile"])}: {d["cores_used"]} cores on '
             f'{d["chips_used"]} chip(s); binding limit <b>{_esc(d["binding_limit"])}</b>. '
