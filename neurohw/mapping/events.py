@@ -72,11 +72,9 @@ def route_tables(pl: Placement, net: ir.Network) -> Dict[str, Dict[str, np.ndarr
 
 def _per_core(pl: Placement, node: str, per_neuron: np.ndarray) -> np.ndarray:
     """Sum ``(..., n)`` per-neuron counts into ``(..., cores)`` by block."""
-    lab = pl.labels(node, per_neuron.shape[-1])
     out = np.zeros(per_neuron.shape[:-1] + (len(pl.blocks),), np.int64)
     for j in pl.blocks_of(node):
         out[..., j] = per_neuron[..., pl.blocks[j].index].sum(axis=-1)
-    del lab
     return out
 
 

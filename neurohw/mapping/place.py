@@ -688,7 +688,6 @@ def _allocate(pl: Placement) -> None:
             for a in prev_chip:  # the next chip starts from the traffic of this one
                 for j, w in nbr[a].items():
                     score[j] += w
-    # report blocks in chip/core order
+    # report blocks in chip/core order; the traffic keys (old block numbers) are now stale
     pl.blocks.sort(key=lambda b: (b.chip, b.core))
-    idx = {id(b): k for k, b in enumerate(pl.blocks)}  # noqa: F841 (traffic keys are stale)
     pl.traffic = {}

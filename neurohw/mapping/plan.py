@@ -16,7 +16,7 @@ from ..profiles import get_profile
 from .cost import CONSTANT_SETS, constants_for, estimate
 from .events import Events, count_events, worst_case_events
 from .metrics import neurobench_metrics
-from .place import RESOURCES, FitError, Placement, place
+from .place import RESOURCES, FitError, Placement, _in_usage, place
 
 __all__ = ["DeploymentPlan", "plan"]
 
@@ -139,14 +139,10 @@ class DeploymentPlan:
 
 
 def _projection_rows(pl: Placement, net: ir.Network) -> List[dict]:
+    """Per projection: kind, ends, non-zero synapses and synapse-memory bits on chip."""
     rows = []
     for p in pl.projections:
-        bits = 0
-        for b in pl.blocks:
-            if b.node == p.dst:
-                from .place import _in_usage
-
-                bits += _in_usage([p], b.index, b.box)[0]
+        bits = sum(_in_usage([p], b.index, b.box)[0] for b in pl.blocks if b.node == p.dst)
         src_shape = tuple(net.nodes[p.src].out_shape)
         rows.append({"name": p.name, "kind": p.kind, "source": p.src, "target": p.dst,
                      "synapses": p.num_synapses(), "synapse_bits": int(bits),
