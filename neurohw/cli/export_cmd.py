@@ -54,8 +54,16 @@ def run(args) -> int:
     elif args.to == "netx":
         from ..export import export_netx  # MissingDependencyError (exit 2) if not available
 
+        from ..export.netx import check_netx_structure
+
         if out.is_dir():
             raise FileFormatError(f"{out}: is a directory")
+        try:  # a structure netx has no layers for: no re-quantization helps
+            check_netx_structure(net)
+        except ValidationError as exc:
+            raise ValidationError(
+                f"{args.model}: {exc} -- export it with '--to lava' (a standalone Lava script) "
+                f"or '--to nir'") from None
         try:
             atomic_write(out, lambda tmp: export_netx(net, tmp))
         except ValidationError as exc:
@@ -66,7 +74,10 @@ def run(args) -> int:
     else:
         from ..export.nir import export_nir
 
-        export_nir(net, out, flavor=args.flavor)
+        try:
+            export_nir(net, out, flavor=args.flavor)
+        except ValidationError as exc:
+            raise ValidationError(f"{args.model}: {exc}") from None
         what = "quantized NIR" if args.flavor == "neurohw" else f"float NIR for {args.flavor}"
     print(f"{out}: {what}; {len(net.populations)} populations, {net.num_neurons} neurons, "
           f"{net.num_synapses} synapses")

@@ -342,6 +342,14 @@ class _Stage:
     recurrent: Optional[ir.Dense] = None
 
 
+def check_netx_structure(net: ir.Network) -> None:
+    """Raise :class:`~neurohw.errors.ValidationError` (naming the node) unless ``net``
+    has the layer structure netx holds: ``Input [-> Flatten] -> (Dense -> LIF
+    [+ one self-recurrent Dense])+``.  Re-quantizing cannot fix a failure here
+    (unlike a weight or bias netx cannot hold exactly: ``--target netx``)."""
+    _chain(net)
+
+
 def _chain(net: ir.Network) -> Tuple[ir.InputNode, List[_Stage]]:
     used = set()
     for name, node in net.nodes.items():

@@ -58,15 +58,52 @@ FLAVORS = ("neurohw",) + tuple(SIM_DT_S)
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def _refuse_unloadable(net: ir.Network, flavor: str) -> None:
+    """One-line refusals, naming node and remedy, for what the importer cannot load right."""
+    alt = "'--to lava' (bit-exact) or '--flavor neurohw' (the quantized NIR, read with neurohw)"
+    for name, pop in net.populations.items():
+        if np.all(np.asarray(pop.vth) >= 2**net.profile.vth_bits - 1):
+            # a non-spiking readout (LI/CubaLI quantized with the largest threshold)
+            raise ValidationError(
+                f"node '{name}': a non-spiking readout (LI); {flavor}'s NIR importer has no "
+                f"LI/CubaLI module, so it would become a spiking neuron that never fires; "
+                f"export with {alt}")
+        if flavor == "snntorch":
+            own = [s for s in net.predecessors(name)
+                   if isinstance(net.nodes[s], ir.Dense) and net.spike_source(s) == name]
+            if own:
+                raise ValidationError(
+                    f"node '{own[0]}': recurrent projection onto '{name}'; snnTorch 1.0's "
+                    f"import_from_nir fails on recurrent graphs with nirtorch 2.6; export with "
+                    f"'--flavor norse' (runs recurrence) or {alt}")
+
+
 def float_nir_graph(net: ir.Network, flavor: str):
-    """The float NIR graph of ``net`` for ``flavor`` ``"snntorch"`` or ``"norse"``."""
+    """The float NIR graph of ``net`` for ``flavor`` ``"snntorch"`` or ``"norse"``.
+
+    Refuses (one line naming the node and the remedy) a non-spiking readout,
+    which neither importer has a module for, and for snnTorch a recurrent
+    projection, which its importer cannot load.  Conv projections carry a
+    per-channel bias in the ``Conv2d`` bias; a Flatten's dimensions are
+    shifted by one for the batch axis both importers pass through
+    ``torch.nn.Flatten``.
+    """
     import nir
 
     if flavor not in SIM_DT_S:
         raise ValidationError(f"flavor={flavor!r} is not one of {', '.join(SIM_DT_S)}")
+    _refuse_unloadable(net, flavor)
     sim_dt = SIM_DT_S[flavor]
     graph = network_to_nir(net)
     nodes = dict(graph.nodes)
+    for name, node in net.nodes.items():
+        if isinstance(node, ir.Flatten):
+            # NIR's dims exclude the batch; both importers build torch.nn.Flatten(start, end)
+            # on batched tensors, so dim 0 would flatten the batch
+            end = int(node.end_dim)
+            nodes[name] = nir.Flatten(input_type={"input": np.array(node.input_shape)},
+                                      start_dim=int(node.start_dim) + 1,
+                                      end_dim=end + 1 if end >= 0 else end)
     for name, pop in net.populations.items():
         # the dequantized view for the importer's own time step (per neuron)
         view = float_view_lif(pop, sim_dt, net.profile)
@@ -76,17 +113,34 @@ def float_nir_graph(net: ir.Network, flavor: str):
         bias = scaled_bias(pop.bias_mant, pop.bias_exp).reshape(-1).astype(np.float64)
         if not bias.any():
             continue
-        feeds = [s for s in net.predecessors(name) if isinstance(net.nodes[s], ir.Dense)]
+        remedy = f"export with '--to lava' or '--flavor neurohw'"
+        feeds = [s for s in net.predecessors(name)
+                 if isinstance(net.nodes[s], (ir.Dense, ir.Conv2d))]
         if not feeds:
             raise ValidationError(
-                f"node '{name}': a bias needs an incoming Dense to carry it in a {flavor} NIR")
+                f"node '{name}': a bias needs an incoming Dense or Conv2d to carry it in a "
+                f"{flavor} NIR; {remedy}")
         proj = feeds[0]
         if net.successors(proj) != [name]:
             raise ValidationError(
                 f"node '{proj}': feeds {len(net.successors(proj))} nodes; cannot carry the "
-                f"bias of '{name}' alone")
-        nodes[proj] = nir.Affine(weight=np.asarray(nodes[proj].weight),
-                                 bias=a_u * bias / float(2**net.profile.vth_shift))
+                f"bias of '{name}' alone in a {flavor} NIR; {remedy}")
+        carried = a_u * bias / float(2**net.profile.vth_shift)  # per neuron, units of I = u/64
+        if isinstance(net.nodes[proj], ir.Conv2d):
+            c_out = int(nodes[proj].weight.shape[0])
+            per_ch = carried.reshape(c_out, -1)
+            if not np.all(per_ch == per_ch[:, :1]):
+                ch = int(np.argmax(np.any(per_ch != per_ch[:, :1], axis=1)))
+                raise ValidationError(
+                    f"node '{name}': bias or du differs within channel {ch}; a Conv2d bias is "
+                    f"one value per channel in a {flavor} NIR; {remedy}")
+            old = nodes[proj]
+            nodes[proj] = nir.Conv2d(input_shape=old.input_shape, weight=np.asarray(old.weight),
+                                     stride=old.stride, padding=old.padding,
+                                     dilation=old.dilation, groups=old.groups,
+                                     bias=per_ch[:, 0].copy())
+        else:
+            nodes[proj] = nir.Affine(weight=np.asarray(nodes[proj].weight), bias=carried)
     for node in nodes.values():
         if isinstance(getattr(node, "metadata", None), dict):
             node.metadata.pop("neurohw", None)

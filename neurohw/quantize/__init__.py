@@ -189,6 +189,15 @@ def quantize(graph, profile: HardwareProfile | str = "loihi2", dt: Optional[floa
     conv = apply_source(graph, producer, dt, reset=reset, reset_delay=reset_delay, where=source)
     notes.extend(conv.notes)
     fg = analyze(conv.graph, source)
+    if target == "netx":  # before any work: netx layers are Dense -> LIF chains only
+        for path in fg.paths:
+            if path.kind != "dense":
+                op = next((o for o in path.ops if type(fg.nodes.get(o)).__name__ in
+                           ("Conv1d", "Conv2d", "SumPool2d", "AvgPool2d")), path.ops[0])
+                raise ValidationError(
+                    f"{source}: node '{op}' ({type(fg.nodes.get(op)).__name__}): --target netx "
+                    f"supports Input -> (Dense -> LIF)+ chains, no convolution or pooling; "
+                    f"quantize with --target chip and export with --to lava")
     if not fg.neurons:
         raise ValidationError(f"{source}: the graph has no neuron node (LIF, CubaLIF, IF, LI, ...)")
     maps = {n: neuron_params(n, fg.nodes[n], fg.shapes[n], dt, source, profile=profile,
