@@ -187,7 +187,9 @@ def test_cli_emulate_failing_write_leaves_no_file(tmp_path, monkeypatch, capsys)
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(np, "savez", full)
+    from neurohw.cli import emulate_cmd
+
+    monkeypatch.setattr(emulate_cmd, "write_run", full)  # run files are streamed .npz
     code = main(["emulate", str(tmp_path / "m.q.nir"), "--input", str(tmp_path / "x.npy"),
                  "--out", str(tmp_path / "run.npz")])
     assert code != 0

@@ -14,22 +14,29 @@ import os
 import sys
 from typing import List, Optional
 
+import importlib
+
 from .. import __version__
 from ..errors import NeurohwError
-from . import bench_cmd, emulate_cmd, export_cmd, inspect_cmd, map_cmd, quantize_cmd, verify_cmd
 
 __all__ = ["main", "build_parser"]
 
-# one module per subcommand, each with add_args(parser) and run(args) -> int
+# one module per subcommand, each with add_args(parser) and run(args) -> int; imported
+# only when needed (a command's start-up pays for its own imports, not the others')
 SUBCOMMANDS = {
-    "inspect": inspect_cmd,
-    "quantize": quantize_cmd,
-    "emulate": emulate_cmd,
-    "verify": verify_cmd,
-    "export": export_cmd,
-    "bench": bench_cmd,
-    "map": map_cmd,
+    "inspect": "inspect_cmd",
+    "quantize": "quantize_cmd",
+    "emulate": "emulate_cmd",
+    "verify": "verify_cmd",
+    "export": "export_cmd",
+    "bench": "bench_cmd",
+    "map": "map_cmd",
 }
+
+
+def _module(name: str):
+    """The module of subcommand ``name`` (imported on first use)."""
+    return importlib.import_module(f"{__name__}.{SUBCOMMANDS[name]}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,14 +46,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``only`` (a subcommand name) just that subcommand's
+    parser is built, so its module alone is imported."""
     parser = _Parser(
         prog="neurohw",
         description="Quantize, emulate, verify and export spiking networks for neuromorphic chips.",
     )
     parser.add_argument("--version", action="version", version=f"neurohw {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, module in SUBCOMMANDS.items():
+    for name in SUBCOMMANDS:
+        if only is not None and name != only:
+            continue
+        module = _module(name)
         p = sub.add_parser(name, help=module.HELP, description=module.__doc__)
         module.add_args(p)
         p.set_defaults(_run=module.run)
@@ -55,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``neurohw`` console script; returns the exit status."""
-    parser = build_parser()
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    cmd = args_list[0] if args_list and args_list[0] in SUBCOMMANDS else None
+    parser = build_parser(only=cmd)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors

@@ -8,12 +8,16 @@ accuracy is printed."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from ..emulate import run as emulate
+from ..emulate.runfile import SPILL_BYTES, write_run
 from ..fileio import atomic_write
 from ..errors import ValidationError
 from ._common import ensure_parent, load_array, load_input, load_model, parse_populations, parse_record
@@ -77,9 +81,22 @@ def run(args) -> int:
               default=0) if align else 0
     if pad:
         x = np.concatenate([x, np.zeros((x.shape[0], pad) + x.shape[2:], x.dtype)], axis=1)
+    # a recording larger than SPILL_BYTES goes to memory-mapped files beside the output
+    # (deleted when written), so long runs and big batches stay in bounded memory
+    rec_bytes = x.shape[0] * x.shape[1] * sum(
+        p.size * (1 if var == "spikes" else 4) for var in record for p in net.populations.values())
+    spill = (tempfile.TemporaryDirectory(prefix=".neurohw-run-", dir=Path(args.out).parent)
+             if rec_bytes > SPILL_BYTES else contextlib.nullcontext())
+    with spill as spill_dir:
+        return _run_and_write(args, net, x, record, items, keep, readout, y, align, lat, T, pad,
+                              spill_dir)
+
+
+def _run_and_write(args, net, x, record, items, keep, readout, y, align, lat, T, pad,
+                   spill_dir) -> int:
     t0 = time.perf_counter()
     result = emulate(net, x, record=record, progress=args.progress or sys.stderr.isatty(),
-                     source=str(args.input), engine=args.engine)
+                     source=str(args.input), engine=args.engine, spill_dir=spill_dir)
     secs = time.perf_counter() - t0
     acc = None
     if y is not None:
@@ -104,7 +121,7 @@ def run(args) -> int:
         result.num_steps = T
     arrays = result.to_npz_dict()
     atomic_write(args.out, lambda tmp: _save(tmp, arrays))
-    total = sum(int(v.sum()) for k, v in arrays.items() if k.endswith(".spikes"))
+    total = sum(_count(v) for k, v in arrays.items() if k.endswith(".spikes"))
     print(f"{args.out}: {result.batch_size} sample(s) x {result.num_steps} steps"
           f"{f' (aligned: input padded by {pad} step(s))' if align else ''}, "
           f"{len(keep)} populations, {total} spikes ({secs:.2f} s)")
@@ -133,6 +150,13 @@ def _latencies(net):
     return latencies(net)
 
 
+def _count(spikes: np.ndarray) -> int:
+    """Spikes in a (B, T, n) 0/1 array, summed one sample at a time (bounded memory)."""
+    return sum(int(np.count_nonzero(spikes[b])) for b in range(spikes.shape[0]))
+
+
 def _save(tmp: str, arrays) -> None:
-    with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
-        np.savez(f, **arrays)
+    # a compressed .npz streamed member by member, a block of samples at a time
+    # (neurohw.emulate.runfile); a file object: a name would get ".npz" appended
+    with open(tmp, "wb") as f:
+        write_run(f, arrays)

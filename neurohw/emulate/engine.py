@@ -204,6 +204,7 @@ class _Proj:
         self.buf = np.zeros((batch, self.max_delay + 1, n_out), dtype=np.int64)
         self.head = self.buf[:, 0]
         self.fast = None  # the numba module when the compiled engine runs
+        self.threads = None  # its fast.Threads (serial or parallel kernels)
         self.summer = None
         self._wt_f = None
         self.binary = node.num_message_bits == 0
@@ -235,7 +236,8 @@ class _Proj:
                 int(np.count_nonzero(s_in)) if nnz is None else nnz, s_in.shape[0],
                 s_in.shape[1], self.w.shape[0]):
             if self.summer is None:
-                self.summer = self.fast.SpikeSum(self.w.T, s_in.shape[0], self.bound < (1 << 31))
+                self.summer = self.fast.SpikeSum(self.w.T, s_in.shape[0], self.bound < (1 << 31),
+                                                 threads=self.threads)
             a = self.summer(s_in)
         else:
             a = dense_accumulate(s_in, self.w, self.wt_f)
@@ -325,8 +327,43 @@ def _trace_params(pop: ir.LIFPopulation, profile) -> Optional[TraceParams]:
                        set_mode=pop.trace_mode == "set")
 
 
+def numba_available() -> bool:
+    """True when numba can be imported (checked without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
+#: Cost model of :func:`choose_engine` in seconds, fitted on the 2-core VM of
+#: docs/performance.md: loading numba and the cached kernels in a fresh process, the
+#: same when numba is already loaded, and per step: numpy ~45 us per population and
+#: ~20 us per projection plus ~40 ns per neuron-sample; the compiled kernels ~4 us
+#: per node plus ~2 ns per neuron-sample.
+_NUMBA_LOAD_S, _NUMBA_WARM_S = 0.45, 0.05
+
+
+def choose_engine(net: ir.Network, batch: int, steps: int) -> str:
+    """The engine ``engine="auto"`` runs: ``"numba"`` when it is installed and its
+    estimated time, loading numba and the kernels included, is below the numpy
+    engine's; else ``"numpy"`` (tiny networks and short runs start faster without
+    compiled kernels).  Both give the same integers."""
+    import sys
+
+    if not numba_available():
+        return "numpy"
+    pops = net.populations
+    n_proj = len(net.of_type((ir.Dense, ir.Conv2d, ir.SumPool2d)))
+    neurons = sum(p.size for p in pops.values())
+    work = float(batch) * neurons
+    numpy_s = steps * (45e-6 * len(pops) + 20e-6 * n_proj + 40e-9 * work)
+    load = _NUMBA_WARM_S if "neurohw.emulate.fast" in sys.modules else _NUMBA_LOAD_S
+    numba_s = load + steps * (4e-6 * (len(pops) + n_proj) + 2e-9 * work)
+    return "numba" if numba_s < numpy_s else "numpy"
+
+
 def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool = False,
-        source: str = "input", count_events: bool = False, engine: str = "auto") -> EmulatorRun:
+        source: str = "input", count_events: bool = False, engine: str = "auto",
+        threads: Optional[int] = None, spill_dir=None) -> EmulatorRun:
     """Emulate ``net`` bit-exactly on input ``x`` (see :func:`prepare_input`).
 
     ``record`` is any of ``"spikes"``, ``"v"``, ``"u"``, ``"trace"`` (the
@@ -337,7 +374,14 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
     which ``u`` wrapped at 24 bits and ``v`` saturated (``EmulatorRun.events``).
     ``engine``: ``"numpy"`` runs the pure step functions of :mod:`.steps`;
     ``"numba"`` the fused, multi-threaded LIF kernel of :mod:`.fast` (same
-    integers); ``"auto"`` picks numba when it is installed.
+    integers); ``"auto"`` picks numba when it is installed and the run is long
+    enough to repay loading it (:func:`choose_engine`).
+    ``threads`` caps the threads of the compiled kernels (default: the free cores,
+    re-measured during the run, see :class:`.fast.Threads`).
+    ``spill_dir`` (a directory): the recording buffers are ``.npy`` files there,
+    memory-mapped, instead of arrays in memory, so a long run or a big batch is
+    recorded in bounded memory; the returned arrays are views of those files (keep the
+    directory until they are written, e.g. by :func:`.runfile.write_run`).
     """
     record = tuple(record)
     bad = sorted(set(record) - set(RECORDABLE_ALL))
@@ -346,15 +390,16 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
             f"record: unknown variable(s) {', '.join(bad)}; use {', '.join(RECORDABLE_ALL)}")
     if engine not in ("auto", "numpy", "numba"):
         raise ValidationError(f"engine={engine!r}: use auto, numpy or numba")
-    from . import fast
-
-    if engine == "numba" and not fast.available():
+    if engine == "numba" and not numba_available():
         from ..errors import MissingDependencyError
 
         raise MissingDependencyError("engine='numba' needs numba: pip install numba")
-    use_fast = engine == "numba" or (engine == "auto" and fast.available())
     inputs = prepare_input(net, x, source)
     B, T = next(iter(inputs.values())).shape[:2]
+    use_fast = engine == "numba" or (engine == "auto" and choose_engine(net, B, T) == "numba")
+    fast = None
+    if use_fast:  # numba (and its kernels) load only when they run: ~0.3-0.5 s
+        from . import fast
     profile = net.profile
     projs = {k: (_Proj(n, profile, B) if isinstance(n, ir.Dense) else _ConvProj(n, profile, B))
              for k, n in net.of_type((ir.Dense, ir.Conv2d, ir.SumPool2d)).items()}
@@ -397,8 +442,14 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
                          for k in pops}
     # the fused kernel updates u, v and its spike buffer in place: projections read
     # the spikes in the same step and recording copies them, so one buffer suffices
-    steppers = {k: fast.LIFStepper(params[k], state[k].u, state[k].v, state[k].ref)
+    threads = fast.Threads(B, T, threads=threads) if use_fast else None
+    steppers = {k: fast.LIFStepper(params[k], state[k].u, state[k].v, state[k].ref,
+                                   threads=threads)
                 for k in pops} if use_fast else {}
+    for p in projs.values():
+        pr = p.proj if isinstance(p, _InputDrive) else p
+        if isinstance(pr, _Proj):
+            pr.threads = threads
     steps = range(T)
     if progress:
         steps = _progress(steps, T)
@@ -409,12 +460,15 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
               for k, v in inputs.items()} if use_fast else {}
     # recording buffers are (T, B, n) so each step writes one contiguous block; the
     # results are (B, T, n) transposed views of them (indexing and np.savez work as usual)
-    rec_buf = {var: {k: np.zeros((T, B, p.size), dtype=np.int8 if var == "spikes" else np.int32)
-                     for k, p in pops.items() if var != "trace" or k in traces}
+    rec_buf = {var: {k: _record_buffer((T, B, p.size), np.int8 if var == "spikes" else np.int32,
+                                       spill_dir, f"{var}.{j}")
+                     for j, (k, p) in enumerate(pops.items()) if var != "trace" or k in traces}
                for var in record}
-    limit = fast.blas_single_thread(B) if use_fast else contextlib.nullcontext()
+    limit = threads if use_fast else contextlib.nullcontext()
     with limit:
         for t in steps:
+            if threads is not None:
+                threads.tick(t)
             outputs: Dict[str, np.ndarray] = {k: v[:, t] for k, v in inputs.items()}
             for k, pop in pops.items():
                 srcs = feeds[k]
@@ -463,6 +517,17 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
         for k, buf in bufs.items():
             getattr(result, var)[k] = buf.transpose(1, 0, 2)  # a (B, T, n) view, no copy
     return result
+
+
+def _record_buffer(shape, dtype, spill_dir, name: str) -> np.ndarray:
+    """A zeroed ``(T, B, n)`` recording buffer: in memory, or a memory-mapped ``.npy``
+    file ``NAME.npy`` in ``spill_dir`` (the OS writes it back as the run proceeds)."""
+    if spill_dir is None:
+        return np.zeros(shape, dtype)
+    import os
+
+    path = os.path.join(os.fspath(spill_dir), f"{name}.npy")
+    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
 
 
 def _progress(it, total):

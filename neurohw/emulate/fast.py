@@ -13,13 +13,25 @@ and require identical integers.
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 
 __all__ = ["available", "LIFStepper", "SpikeSum", "prefer_spike_sum",
-           "PARALLEL_MIN_BATCH", "blas_single_thread"]
+           "PARALLEL_MIN_BATCH", "blas_single_thread", "Threads", "free_cores", "usable_cores"]
 
 PARALLEL_MIN_BATCH = 16
-"""Batches of at least this many samples use the multi-threaded kernels."""
+"""Batches of at least this many samples may use the multi-threaded kernels."""
+
+# OpenMP workers that wait passively (sleep on a futex) instead of spinning: a spinning
+# worker on a machine where another process holds a core steals the time slice the
+# working thread needs, and every per-step barrier then costs a scheduler tick (a batch
+# run fell 16x beside one CPU-bound process; with PASSIVE it kept its speed, see
+# docs/performance.md).  Read by libgomp / libiomp when numba first loads them, so this
+# must run before numba's threading layer starts; a value the user set wins.
+for _k, _v in (("OMP_WAIT_POLICY", "PASSIVE"), ("KMP_BLOCKTIME", "0")):
+    os.environ.setdefault(_k, _v)
 
 try:  # numba is optional: without it the numpy path runs
     import numba as _nb
@@ -204,13 +216,13 @@ class SpikeSum:
     the next call.
     """
 
-    def __init__(self, wt: np.ndarray, batch: int, small: bool):
+    def __init__(self, wt: np.ndarray, batch: int, small: bool, threads: "Threads" = None):
         self.wt = np.ascontiguousarray(wt, dtype=np.int32)
         self.out = np.empty((batch, self.wt.shape[1]), np.int32 if small else np.int64)
-        self.kernel = _sums[batch >= PARALLEL_MIN_BATCH]
+        self.threads = threads if threads is not None else _FixedThreads(batch)
 
     def __call__(self, s: np.ndarray) -> np.ndarray:
-        self.kernel(s, self.wt, self.out)
+        _sums[self.threads.parallel](s, self.wt, self.out)
         return self.out
 
 
@@ -238,10 +250,11 @@ class LIFStepper:
     counter (int64 ``(B, n)``, updated in place) when ``p.refract`` is set.
     """
 
-    def __init__(self, p, u: np.ndarray, v: np.ndarray, ref=None):
+    def __init__(self, p, u: np.ndarray, v: np.ndarray, ref=None, threads: "Threads" = None):
         B, n = u.shape
         self.u, self.v = u, v
-        par = B >= PARALLEL_MIN_BATCH
+        self.threads = threads if threads is not None else _FixedThreads(B)
+        self.ref = None
         shared = [p.decay_u, p.decay_v, p.vth_scaled]
         if p.extended:
             half = int(p.half)
@@ -258,30 +271,152 @@ class LIFStepper:
             self.per = np.ascontiguousarray(np.stack(
                 [np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
                  for x in (p.decay_u, p.decay_v, p.bias, p.vth_scaled, refract)]))
-            kernel = _kernels_ext[par]
-            self.kernel = lambda u_, v_, a, prm, per, s, c: kernel(u_, v_, self.ref, a, prm,
-                                                                    per, s, c)
+            self._kernels = _kernels_ext
         elif all(np.ndim(x) == 0 for x in shared):
             # du, dv, vth shared: kept in registers (about 10 % faster on large populations)
             self.prm = np.array([p.act_shift, p.half, p.decay_bits] + [int(x) for x in shared],
                                 np.int64)
             self.per = np.ascontiguousarray(np.broadcast_to(p.bias, (n,)), dtype=np.int64)
-            self.kernel = _kernels_uniform[par]
+            self._kernels = _kernels_uniform
         else:
             self.prm = np.array([p.act_shift, p.half, p.decay_bits], np.int64)
             # per-neuron table (4, n): decay_u, decay_v, bias, vth_scaled (scalars broadcast)
             self.per = np.ascontiguousarray(np.stack(
                 [np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
                  for x in (p.decay_u, p.decay_v, p.bias, p.vth_scaled)]))
-            self.kernel = _kernels[par]
+            self._kernels = _kernels
         self.spikes = np.zeros((B, n), bool)
         self.counts = np.zeros((2, B), np.int64)
 
     def __call__(self, a: np.ndarray) -> np.ndarray:
         if not (a.flags.c_contiguous and a.dtype in (np.int64, np.int32)):
             a = np.ascontiguousarray(a, dtype=np.int64)
-        self.kernel(self.u, self.v, a, self.prm, self.per, self.spikes, self.counts)
+        kernel = self._kernels[self.threads.parallel]
+        if self.ref is None:
+            kernel(self.u, self.v, a, self.prm, self.per, self.spikes, self.counts)
+        else:
+            kernel(self.u, self.v, self.ref, a, self.prm, self.per, self.spikes, self.counts)
         return self.spikes
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on: its affinity mask (``os.sched_getaffinity``), else
+    ``os.cpu_count()``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _others_running() -> int:
+    """Runnable tasks besides the reader right now: the 4th field of ``/proc/loadavg``
+    (``running/total``) minus one, the least of three reads (0 where it is missing)."""
+    least = None
+    for _ in range(3):
+        try:
+            with open("/proc/loadavg") as f:
+                r = int(f.read().split()[3].split("/")[0]) - 1
+        except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+            return 0
+        least = r if least is None else min(least, r)
+    return max(0, least)
+
+
+def free_cores() -> int:
+    """Usable cores not busy with other runnable tasks at this moment (at least 1)."""
+    return max(1, usable_cores() - _others_running())
+
+
+class _FixedThreads:
+    """Serial kernels below :data:`PARALLEL_MIN_BATCH` samples, parallel from there
+    (the behaviour of a kernel object made without a :class:`Threads`)."""
+
+    def __init__(self, batch: int):
+        self.parallel = batch >= PARALLEL_MIN_BATCH
+
+
+class Threads:
+    """Whether one emulator run's kernels run serial or parallel, decided by measurement.
+
+    Fewer than :data:`PARALLEL_MIN_BATCH` samples always run serial (threads cost more
+    than they save).  Larger batches may use ``n`` threads: the least of the usable
+    cores, ``batch // 8`` and numba's thread count (``threads`` caps it further).  The
+    run starts parallel when at least 2 cores are free (:func:`free_cores`), and then,
+    every :attr:`PERIOD` steps, times :attr:`WINDOW` steps parallel and ``WINDOW``
+    steps serial and keeps the faster (the very first pair, which loads both kernels,
+    is not timed).  So a process that takes a core mid-run turns the threads off at
+    the next probe, and they come back when it ends; a wrong choice costs at most one
+    period.  :meth:`tick` is called at the start of every step; :attr:`parallel` is
+    read by the kernels.  As a context manager it sets numba's thread count to ``n``
+    and holds BLAS to one thread (threadpoolctl) for the run, restoring both after.
+    """
+
+    WINDOW = 32
+    PERIOD = 2048
+
+    def __init__(self, batch: int, steps: int, threads: int = None):
+        n = 1
+        if _nb is not None and batch >= PARALLEL_MIN_BATCH:
+            n = min(usable_cores(), batch // 8, _nb.config.NUMBA_NUM_THREADS)
+        if threads is not None:
+            n = max(1, min(n, int(threads)))
+        self.n = n
+        self.parallel = n >= 2 and free_cores() >= 2
+        self.adaptive = n >= 2 and steps >= 6 * self.WINDOW
+        self._next, self._stage, self._warm, self._t0, self._dp = 0, 0, True, 0.0, 0.0
+        self.probes = []  # (step, seconds parallel, seconds serial) of each timed probe
+        self._limits = None
+        self._saved_n = None
+
+    def tick(self, t: int) -> None:
+        """Step ``t`` starts: switch modes where a probe window begins or ends."""
+        if not self.adaptive or t < self._next:
+            return
+        now = time.perf_counter()
+        if self._stage == 0:  # time WINDOW steps parallel
+            self.parallel, self._t0, self._stage = True, now, 1
+            self._next = t + self.WINDOW
+        elif self._stage == 1:  # then WINDOW steps serial
+            self._dp, self.parallel, self._t0, self._stage = now - self._t0, False, now, 2
+            self._next = t + self.WINDOW
+        else:
+            ds = now - self._t0
+            self._stage = 0
+            if self._warm:  # both kernels are loaded now: measure again at once
+                self._warm, self._next = False, t
+                self.tick(t)
+                return
+            self.probes.append((t, self._dp, ds))
+            self.parallel = self._dp < ds
+            self._next = t + self.PERIOD
+
+    @property
+    def parallel_share(self) -> float:
+        """Fraction of the timed probes that chose the parallel kernels (nan without)."""
+        if not self.probes:
+            return float("nan")
+        return sum(dp < ds for _, dp, ds in self.probes) / len(self.probes)
+
+    def __enter__(self) -> "Threads":
+        if _nb is not None and self.n >= 2:
+            self._saved_n = _nb.get_num_threads()
+            _nb.set_num_threads(self.n)
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            return self
+        # the per-step BLAS products are small; BLAS's own spinning threads beside
+        # numba's (or another process) made runs several times slower
+        self._limits = threadpool_limits(1, user_api="blas")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._limits is not None:
+            self._limits.restore_original_limits()
+            self._limits = None
+        if self._saved_n is not None:
+            _nb.set_num_threads(self._saved_n)
+            self._saved_n = None
 
 
 def blas_single_thread(batch: int):

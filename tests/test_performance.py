@@ -1,0 +1,150 @@
+"""Performance machinery that must not change results: lazy imports, the engine
+choice, thread switching during a run, spilled recordings and streamed run files."""
+
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+import neurohw as nh
+from neurohw.emulate import run
+from neurohw.emulate.engine import choose_engine, numba_available
+from neurohw.emulate.runfile import write_run
+from neurohw.testing import random_network
+
+HEAVY = ("numba", "torch", "matplotlib", "scipy", "h5py", "lava", "tqdm", "threadpoolctl")
+
+
+@pytest.mark.parametrize("stmt", ["import neurohw", "import neurohw.cli",
+                                  "import neurohw.emulate",
+                                  "from neurohw.cli import build_parser; build_parser()"])
+def test_imports_stay_light(stmt):
+    """Importing the package, the CLI (all parsers built) and the emulator loads none of
+    the heavy optional dependencies; each command imports what it needs when it runs."""
+    code = (f"import sys; {stmt}; "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]", f"{stmt} imported {out}"
+
+
+def test_auto_engine_picks_numpy_for_small_runs_numba_for_big_ones():
+    net = random_network(np.random.default_rng(0), "loihi2")
+    assert choose_engine(net, 1, 20) == "numpy"
+    big = "numba" if numba_available() else "numpy"
+    assert choose_engine(net, 256, 100_000) == big
+
+
+def _lively_batch(seed, B=24, T=120):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, ["loihi1", "loihi2"][seed % 2], delays=True)
+    n = int(np.prod(net.nodes["input"].shape))
+    x = (rng.random((B, T, n)) < rng.uniform(0.05, 0.6)).astype(np.int8)
+    return net, x
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_switching_threads_mid_run_keeps_every_integer(seed, monkeypatch):
+    """Probing serial against parallel kernels every few steps (forced here) gives the
+    numpy engine's integers: spikes, v, u and event counts."""
+    if not numba_available():
+        pytest.skip("numba not installed")
+    from neurohw.emulate import fast
+
+    made = []
+
+    class Probing(fast.Threads):
+        WINDOW, PERIOD = 3, 7
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.n, self.adaptive = 2, True  # probe even on a 1-core machine
+            made.append(self)
+
+    monkeypatch.setattr(fast, "Threads", Probing)
+    net, x = _lively_batch(seed)
+    rec = ("spikes", "v", "u")
+    a = run(net, x, record=rec, engine="numpy", count_events=True)
+    b = run(net, x, record=rec, engine="numba", count_events=True)
+    assert made and len(made[-1].probes) >= 5
+    for var in rec:
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p],
+                                          err_msg=f"{p}.{var}")
+    for p in net.populations:
+        for e in ("u_wrap", "v_clip"):
+            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
+
+
+def test_thread_cap_and_small_batches():
+    if not numba_available():
+        pytest.skip("numba not installed")
+    from neurohw.emulate import fast
+
+    assert fast.Threads(1, 10_000).n == 1 and not fast.Threads(1, 10_000).parallel
+    assert fast.Threads(8, 10_000).n == 1
+    assert fast.Threads(256, 10_000, threads=1).n == 1
+    t = fast.Threads(256, 10_000)
+    assert 1 <= t.n <= fast.usable_cores() and 1 <= fast.free_cores() <= fast.usable_cores()
+
+
+@pytest.mark.parametrize("engine", ["numpy"] + (["numba"] if numba_available() else []))
+def test_spilled_recording_equals_in_memory(engine, tmp_path):
+    net, x = _lively_batch(4, B=5, T=60)
+    rec = ("spikes", "v", "u")
+    a = run(net, x, record=rec, engine=engine)
+    b = run(net, x, record=rec, engine=engine, spill_dir=tmp_path)
+    assert any(tmp_path.iterdir())
+    for var in rec:
+        for p in net.populations:
+            assert isinstance(getattr(b, var)[p].base, np.memmap) or \
+                isinstance(getattr(b, var)[p], np.memmap)
+            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p])
+
+
+@pytest.mark.parametrize("level", [0, 1, 9])
+def test_write_run_equals_savez(level, tmp_path, monkeypatch):
+    """Streamed members (small blocks forced) read back equal, dtypes and shapes kept;
+    strided views are written in C order."""
+    import neurohw.emulate.runfile as rf
+
+    monkeypatch.setattr(rf, "_BLOCK_BYTES", 64)
+    rng = np.random.default_rng(level)
+    buf = (rng.random((50, 7, 13)) < 0.1).astype(np.int8)
+    arrays = {"a.spikes": buf.transpose(1, 0, 2),
+              "a.v": rng.integers(-2**31, 2**31, (3, 11, 5), dtype=np.int64).astype(np.int32),
+              "empty.u": np.zeros((2, 0, 4), np.int32)}
+    path = tmp_path / "run.npz"
+    write_run(str(path), arrays, compresslevel=level)
+    with np.load(path) as d:
+        assert sorted(d.files) == sorted(arrays)
+        for k, v in arrays.items():
+            assert d[k].dtype == v.dtype and d[k].shape == v.shape
+            np.testing.assert_array_equal(d[k], v)
+    with zipfile.ZipFile(path) as z:
+        kinds = {i.compress_type for i in z.infolist()}
+    assert kinds == ({zipfile.ZIP_STORED} if level == 0 else {zipfile.ZIP_DEFLATED})
+
+
+def test_cli_emulate_spills_and_compresses(tmp_path, monkeypatch):
+    """A recording over the spill threshold goes through memory-mapped files (removed
+    afterwards) and the run file is compressed; its arrays equal an in-memory run."""
+    from neurohw.cli import emulate_cmd, main
+
+    net, x = _lively_batch(5, B=4, T=80)
+    model, xin, out = tmp_path / "m.nir", tmp_path / "x.npy", tmp_path / "run.npz"
+    nh.write_network(net, model)
+    np.save(xin, x)
+    monkeypatch.setattr(emulate_cmd, "SPILL_BYTES", 1)
+    assert main([("emulate"), str(model), "--input", str(xin), "--out", str(out),
+                 "--record", "v,u"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.nir", "run.npz", "x.npy"]
+    ref = run(net, x, record=("spikes", "v", "u"), engine="numpy").to_npz_dict()
+    with np.load(out) as d:
+        assert sorted(d.files) == sorted(ref)
+        for k, v in ref.items():
+            np.testing.assert_array_equal(d[k], v)
+    with zipfile.ZipFile(out) as z:
+        assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist())
