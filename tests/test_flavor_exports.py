@@ -2,6 +2,8 @@
 Flatten keeping the batch; what they cannot load is refused in one line (node, remedy)."""
 
 import dataclasses
+import sys
+from pathlib import Path
 import logging
 import warnings
 
@@ -17,6 +19,7 @@ from neurohw.quantize import latencies
 from neurohw.testing import random_network
 
 torch = pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).parent))  # test_sources helpers
 pytestmark = pytest.mark.torch
 
 
@@ -124,3 +127,65 @@ def test_unloadable_graphs_are_refused_naming_node_and_remedy(tmp_path, capsys):
     assert main(["export", str(conv), "--to", "netx", "-o", str(tmp_path / "c.net")]) == 2
     err = capsys.readouterr().err.strip()
     assert "--to lava" in err and "--target netx" not in err, err
+
+
+# ---------------------------------------------------------------------------
+# a trained snnTorch model: every export that exits 0 gives the chip's accuracy
+# ---------------------------------------------------------------------------
+ACC_TOL = 0.08
+"""Stated tolerance (docs/export-lava.md): a flavored float NIR's accuracy in its
+importer is within 8 points of the chip's (64 test samples); netx equals the chip."""
+
+
+def _readout_counts(module, x, pop, flavor):
+    rec = []
+    mods = dict(module.named_modules())
+    h = mods[pop].register_forward_hook(
+        lambda _m, _i, out: rec.append((out[0] if isinstance(out, tuple) else out).detach().numpy().copy()))
+    xt = torch.from_numpy(x.astype(np.float32))
+    state = None
+    with torch.no_grad():
+        for m in module.modules():
+            if hasattr(m, "reset_mem"):
+                m.reset_mem()
+        for t in range(x.shape[1]):
+            if flavor == "norse":
+                _, state = module(xt[:, t], state)
+            else:
+                module(xt[:, t])
+    h.remove()
+    return (np.stack(rec, axis=1) > 0).sum(axis=1)
+
+
+@pytest.mark.lava
+def test_trained_model_exports_give_the_chip_accuracy(tmp_path, capsys):
+    import nir
+    from snntorch.export_nir import export_to_nir
+
+    from neurohw.export import export_netx, run_netx
+    from neurohw.quantize import quantize
+    from neurohw.quantize.report import evaluate
+    from test_sources import _task, _train_snntorch
+
+    net = _train_snntorch("zero", epochs=12)
+    nir.write(tmp_path / "m.nir", export_to_nir(net, torch.zeros(16)))
+    x, y = _task(np.random.default_rng(99), 64)
+    model = quantize(tmp_path / "m.nir", source="snntorch", reset="zero", reset_delay=False,
+                     calibrate=x, target="netx")
+    ev = evaluate(model, x, y)
+    chip = ev.accuracy_chip
+    assert chip > 0.5
+    pop = ev.readout
+    for flavor in ("snntorch", "norse"):
+        path = export_nir(model.network, tmp_path / f"m.{flavor}.nir", flavor=flavor)
+        counts = _readout_counts(load(flavor, path), x, pop, flavor)
+        acc = float((counts.argmax(axis=1) == y).mean())
+        print(flavor, "accuracy", acc, "chip", chip)
+        assert abs(acc - chip) <= ACC_TOL, (flavor, acc, chip)
+    rep = export_netx(model.network, tmp_path / "m.net")
+    lat = max(model.latency.values())
+    xi = x.astype(np.int64)
+    for b in range(2):  # netx runs in Lava one sample at a time: the chip's spikes exactly
+        xp = np.concatenate([xi[b], np.zeros((lat, xi.shape[2]), np.int64)])
+        got = run_netx(rep.path, xp, rep)[pop][model.latency[pop]:]
+        assert np.array_equal(got, ev.chip_spikes[pop][b]), b
