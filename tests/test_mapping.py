@@ -1,6 +1,7 @@
 """neurohw.mapping / `neurohw map`: synapse encoding against nengo-loihi, placement limits,
 fit refusals, exact event counts (recounted here independently), cost, metrics, reports."""
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -88,8 +89,10 @@ def brute_conv_mask(conv):
     return m
 
 
-def connectivity(net):
-    """Independent (dst, src) non-zero masks of every on-chip projection."""
+def connectivity(net, structural=False):
+    """Independent (dst, src) non-zero masks of every on-chip projection; ``structural``:
+    a conv's connections by geometry alone (every tap, zero weights included), the cores
+    its population axons reach."""
     out = []
     for name, node in net.of_type((ir.Dense, ir.Conv2d, ir.SumPool2d)).items():
         src = net.spike_source(name)
@@ -101,7 +104,8 @@ def connectivity(net):
         if isinstance(node, ir.Dense):
             m = node.weight != 0
         elif isinstance(node, ir.Conv2d):
-            m = brute_conv_mask(node)
+            m = brute_conv_mask(dataclasses.replace(node, weight=np.ones_like(node.weight))
+                                if structural else node)
         else:
             c = node.input_shape[0]
             m = brute_conv_mask(ir.Conv2d(name, weight=np.ones((c, 1) + node.kernel_size, np.int32),
@@ -237,24 +241,20 @@ def _recount(net, pl, x):
     for i, b in enumerate(pl.blocks):
         for n in b.index:
             core_of[(b.node, int(n))] = i
-    for src, dst, m in connectivity(net):
-        fan = m.sum(axis=0)
-        syn += int((spikes[src].sum(axis=(0, 1)) * fan).sum())
+    for src, dst, m in connectivity(net, structural=True):
         blocks = [i for i, b in enumerate(pl.blocks) if b.node == dst]
-        conv_src = any(p.kind == "conv" for p in projections_of(net) if p.src == src
-                       and p.dst == dst)
         for n in range(m.shape[1]):
             cnt = int(spikes[src][..., n].sum())
             if not cnt:
                 continue
             for j in blocks:
-                if conv_src:  # messages go to every core whose receptive box holds n
-                    continue
                 if m[pl.blocks[j].index, n].any():
                     msgs += cnt
                     if src in net.populations:
                         (ax, ay), (bx, by) = pl.core_xy(core_of[(src, n)]), pl.core_xy(j)
                         hops += cnt * (abs(ax - bx) + abs(ay - by))
+    for src, dst, m in connectivity(net):
+        syn += int((spikes[src].sum(axis=(0, 1)) * m.sum(axis=0)).sum())
     act = idle = nspk = 0
     for k in net.populations:
         u, v, s = res.u[k], res.v[k], res.spikes[k]
@@ -294,6 +294,7 @@ def test_event_counts_exact_on_conv_and_pool(rng):
     want = _recount(net, p.placement, x)
     for k in ("synops", "neuron_updates_active", "neuron_updates_idle", "spikes"):
         assert ev[k] == want[k], k
+    assert ev["spike_messages"] == want["messages"] and ev["spike_hops"] == want["hops"]
     assert p.metrics["synops_effective"] == want["synops"]
 
 
