@@ -148,3 +148,23 @@ def test_cli_emulate_spills_and_compresses(tmp_path, monkeypatch):
             np.testing.assert_array_equal(d[k], v)
     with zipfile.ZipFile(out) as z:
         assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist())
+
+
+def test_bench_reports_gemm_bound_and_load_ratios():
+    from neurohw import bench
+
+    report = bench.run_bench(bench.BenchConfig.quick(steps=30, batch=4, skip_lava=True,
+                                                     under_load=True))
+    g = report["gemm"]
+    assert g["gflops_float32"] > 0
+    # 100-100-10: 11,000 synapses, 22,000 flops per sample-step
+    assert g["bound_sample_steps_per_s"] == pytest.approx(g["gflops_float32"] * 1e9 / 22000)
+    for c in report["cases"]:
+        assert c["fraction_of_gemm_bound"] == pytest.approx(
+            c["emulator"]["sample_steps_per_s"] / g["bound_sample_steps_per_s"])
+    ul = report["under_load"]
+    assert set(ul) == {"single", "batch"} and ul["batch"]["batch"] == 4
+    for r in ul.values():
+        assert r["ratio"] == pytest.approx(r["loaded"] / r["quiet"]) and r["quiet"] > 0
+    text = bench.format_markdown(report)
+    assert "float32 GEMM" in text and "under load" in text

@@ -31,6 +31,12 @@ def add_args(p) -> None:
     p.add_argument("--repeats", type=int, default=None, metavar="N",
                    help="runs per 100-100-10 case, the best counts (default 3; 1 with --quick)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and inputs")
+    p.add_argument("--under-load", action="store_true",
+                   help="also time the 100-100-10 cases with one CPU-bound process running "
+                        "beside the emulator (started and stopped by the bench) and report "
+                        "loaded / quiet speed (target >= 0.5)")
+    p.add_argument("--no-gemm", action="store_true",
+                   help="skip measuring the machine's float32 GEMM bound")
     p.add_argument("--json", default=None, metavar="OUT.json", help="write the full report")
     p.add_argument("--progress", action="store_true",
                    help="progress bars (default: when stderr is a terminal)")
@@ -46,7 +52,8 @@ def run(args) -> int:
     overrides = dict(steps=args.steps, batch=args.batch, large_steps=args.large_steps,
                      large_lava_steps=args.large_lava_steps, repeats=args.repeats,
                      skip_lava=args.skip_lava,
-                     seed=args.seed)
+                     seed=args.seed, under_load=args.under_load or None,
+                     gemm=False if args.no_gemm else None)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     config = BenchConfig.quick(**overrides) if args.quick else BenchConfig(**overrides)
     report = run_bench(config, progress=args.progress or sys.stderr.isatty(),
