@@ -27,11 +27,10 @@ Norse 1.1.0 ``norse.torch.from_nir``, both through nirtorch 2.6):
   settled; during the first ``~1 / alpha_u`` steps the bias is smaller than
   on the chip (a factor ``1 - (1 - alpha_u)**(t + 1)``).
 
-Not fixed here (library limits, documented in docs/export-lava.md):
-snnTorch's importer cannot load recurrent graphs with this nirtorch
-(``_construct_state_recursive`` iterates ``.items()`` of a ``GraphModule``),
-and both importers run a feed-forward chain within one step, where every
-Lava ``Dense`` adds one step of latency.
+Not fixed here (documented in docs/export-lava.md): both importers run a
+feed-forward chain within one step, where every Lava ``Dense`` adds one step
+of latency; neither has a module for a non-spiking (LI) readout, which is
+refused.
 """
 
 from __future__ import annotations
@@ -68,25 +67,23 @@ def _refuse_unloadable(net: ir.Network, flavor: str) -> None:
                 f"node '{name}': a non-spiking readout (LI); {flavor}'s NIR importer has no "
                 f"LI/CubaLI module, so it would become a spiking neuron that never fires; "
                 f"export with {alt}")
-        if flavor == "snntorch":
-            own = [s for s in net.predecessors(name)
-                   if isinstance(net.nodes[s], ir.Dense) and net.spike_source(s) == name]
-            if own:
-                raise ValidationError(
-                    f"node '{own[0]}': recurrent projection onto '{name}'; snnTorch 1.0's "
-                    f"import_from_nir fails on recurrent graphs with nirtorch 2.6; export with "
-                    f"'--flavor norse' (runs recurrence) or {alt}")
+
 
 
 def float_nir_graph(net: ir.Network, flavor: str):
     """The float NIR graph of ``net`` for ``flavor`` ``"snntorch"`` or ``"norse"``.
 
     Refuses (one line naming the node and the remedy) a non-spiking readout,
-    which neither importer has a module for, and for snnTorch a recurrent
-    projection, which its importer cannot load.  Conv projections carry a
+    which neither importer has a module for.  Conv projections carry a
     per-channel bias in the ``Conv2d`` bias; a Flatten's dimensions are
     shifted by one for the batch axis both importers pass through
-    ``torch.nn.Flatten``.
+    ``torch.nn.Flatten``.  For snnTorch, a projection from a population back
+    onto itself gets an identity ``Flatten`` (``<proj>_identity``, on the
+    batched ``(B, n)`` tensor) before the population: snnTorch 1.0 rewrites a
+    bare LIF<->Affine loop into a sub-graph that nirtorch 2.6 cannot build,
+    while nirtorch runs the plain cycle itself, the loop reading the previous
+    step's value (as on the chip) through the state the module returns
+    (``out, state = module(x_t, state)``).
     """
     import nir
 
@@ -141,12 +138,25 @@ def float_nir_graph(net: ir.Network, flavor: str):
                                      bias=per_ch[:, 0].copy())
         else:
             nodes[proj] = nir.Affine(weight=np.asarray(nodes[proj].weight), bias=carried)
+    edges = [tuple(e) for e in graph.edges]
+    if flavor == "snntorch":
+        for name, pop in net.populations.items():
+            for proj in net.predecessors(name):
+                if (isinstance(net.nodes[proj], ir.Dense) and net.predecessors(proj) == [name]
+                        and net.successors(proj) == [name]):
+                    ident = f"{proj}_identity"
+                    if ident in nodes:  # pragma: no cover - a name clash
+                        raise ValidationError(f"node '{ident}': name taken; rename it")
+                    nodes[ident] = nir.Flatten(input_type={"input": np.array([pop.size])},
+                                               start_dim=1, end_dim=-1)
+                    edges.remove((proj, name))
+                    edges += [(proj, ident), (ident, name)]
     for node in nodes.values():
         if isinstance(getattr(node, "metadata", None), dict):
             node.metadata.pop("neurohw", None)
     meta = {"neurohw": {"format": "neurohw.float_view", "flavor": flavor,
                         "dt": float(net.dt_s), "sim_dt": sim_dt, "profile": net.profile.name}}
-    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=meta, type_check=False)
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)
 
 
 def export_nir(net: ir.Network, path: PathLike, flavor: str = "neurohw") -> Path:
