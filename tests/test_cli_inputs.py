@@ -241,3 +241,17 @@ def test_tutorial_sections_1_to_4_run_from_a_fresh_clone(tmp_path):
                               timeout=300)
         assert proc.returncode == 0, (cmd, proc.stderr[-2000:])
     assert (tmp_path / "out" / "digits_lava" / "run_lava.py").exists()
+    # §4's python block loads the flavored export in snnTorch
+    sec4 = part[part.index("## 4."):]
+    code = re.search(r"```python\n(.*?)```", "\n".join(ln.strip() for ln in sec4.splitlines()),
+                     flags=re.S).group(1)
+    import os
+
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        scope = {"__name__": "__tutorial__"}
+        exec(compile(code, "tutorial.md:4", "exec"), scope)
+    finally:
+        os.chdir(old)
+    assert scope["module"] is not None

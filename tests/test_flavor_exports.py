@@ -150,6 +150,16 @@ def test_unloadable_graphs_are_refused_naming_node_and_remedy(tmp_path, capsys):
     assert main(["export", str(conv), "--to", "netx", "-o", str(tmp_path / "c.net")]) == 2
     err = capsys.readouterr().err.strip()
     assert "--to lava" in err and "--target netx" not in err, err
+    import nir
+
+    graph = nh.network_to_nir(conv_net())
+    graph.metadata = {}  # read as a float NIR
+    nir.write(tmp_path / "conv.nir", graph)
+    assert main(["quantize", str(tmp_path / "conv.nir"), "-o", str(tmp_path / "cq.nir"), "--dt", "1e-3",
+                 "--target", "netx"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "node 'conv' (Conv2d)" in err and "--to lava" in err, err
+    assert not (tmp_path / "cq.nir").exists()
 
 
 # ---------------------------------------------------------------------------
