@@ -102,7 +102,7 @@ def _run_and_write(args, net, x, record, items, keep, readout, y, align, lat, T,
     if y is not None:
         k = lat.get(readout, 0)
         s = result.spikes[readout][:, k:k + T]
-        if _fires(net, readout):
+        if _fires(net, readout) or s.any():
             pred = s.sum(axis=1, dtype=np.int64).argmax(axis=1)
         else:
             pred = result.v[readout][:, k + T - 1].argmax(axis=1)
@@ -140,7 +140,8 @@ def readout_population(net):
 
 
 def _fires(net, pop) -> bool:
-    """False for a readout quantized as non-spiking (every vth at the profile's maximum)."""
+    """False for a readout quantized as non-spiking (every vth at the profile's maximum;
+    such a readout that does emit spikes is read from its spikes all the same)."""
     return not bool(np.all(net.populations[pop].vth >= 2**net.profile.vth_bits - 1))
 
 
