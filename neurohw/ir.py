@@ -7,6 +7,8 @@ named nodes:
 * :class:`LIFPopulation` -- integer CUBA LIF neurons (Lava ``LIF`` parameters);
 * :class:`Dense` -- a fully connected projection with integer weight
   mantissas, a shared exponent and optional per-synapse delays;
+* :class:`Sparse` -- a projection like :class:`Dense` whose weights are a
+  ``scipy.sparse`` matrix (Lava ``Sparse`` / ``DelaySparse``);
 * :class:`Conv2d` -- a 2-D convolution, weights in NIR/PyTorch layout
   ``(out_channels, in_channels // groups, kh, kw)`` over ``(C, H, W)`` inputs;
 * :class:`SumPool2d` -- unweighted integer sum pooling;
@@ -39,6 +41,7 @@ __all__ = [
     "OutputNode",
     "LIFPopulation",
     "Dense",
+    "Sparse",
     "Conv2d",
     "SumPool2d",
     "Flatten",
@@ -356,6 +359,160 @@ class Dense(_Weighted):
             as_int_array(self.delay, self.where, "delay", lo, hi, profile.describe_range("delay"))
 
 
+def _csr_entries(m, where: str, param: str, lo=None, hi=None, what: str = "") -> np.ndarray:
+    """Check the stored entries of CSR ``m`` exactly; return them as int32.
+
+    Errors name the element by ``(row, column)`` like :func:`as_int_array` names
+    a dense element, e.g. ``node 'w': weight[3, 7]=300 above allowed range [-256, 255]``.
+    """
+    d = np.asarray(m.data)
+
+    def at(mask, text):
+        k = int(np.flatnonzero(mask)[0])
+        row = int(np.searchsorted(m.indptr, k, side="right") - 1)
+        raise ValidationError(f"{where}: {param}[{row}, {int(m.indices[k])}]={d[k]!r} {text}")
+
+    if d.dtype == object or d.dtype.kind not in "biuf":
+        raise ValidationError(f"{where}: {param} has non-numeric dtype {d.dtype}")
+    if d.dtype.kind == "f":
+        bad = ~np.isfinite(d)
+        if bad.any():
+            at(bad, "is not finite")
+        bad = d != np.round(d)
+        if bad.any():
+            at(bad, "is not an integer")
+        if d.size and (d.max() > 2**62 or d.min() < -(2**62)):
+            raise ValidationError(f"{where}: {param} has values beyond 64-bit range")
+    d64 = d.astype(np.int64)
+    rng = (f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+           + (f" ({what})" if what else ""))
+    if lo is not None and d64.size and d64.min() < lo:
+        at(d64 < lo, f"below allowed range {rng}")
+    if hi is not None and d64.size and d64.max() > hi:
+        at(d64 > hi, f"above allowed range {rng}")
+    info = np.iinfo(np.int32)
+    if d64.size and (d64.min() < info.min or d64.max() > info.max):
+        raise ValidationError(f"{where}: {param} does not fit int32 [{info.min}, {info.max}]")
+    return d64.astype(np.int32)
+
+
+def _as_csr(value, where: str, param: str):
+    """``value`` (any scipy.sparse matrix or 2-D array) as a fresh canonical CSR: int32
+    entries (checked exactly), duplicates summed, sorted column indices."""
+    try:
+        import scipy.sparse as sp
+    except ImportError:  # pragma: no cover - scipy comes with the Lava extra
+        from .errors import MissingDependencyError
+
+        raise MissingDependencyError(f"{where}: a Sparse projection needs scipy: "
+                                     f"pip install scipy") from None
+    if sp.issparse(value):
+        m = sp.csr_matrix(value, copy=True)
+    else:
+        arr = np.asarray(value)
+        if arr.ndim != 2:
+            raise ValidationError(
+                f"{where}: {param} must be a 2-D scipy.sparse matrix (n_out, n_in), "
+                f"got {type(value).__name__} of shape {arr.shape}")
+        m = sp.csr_matrix(arr)
+    if m.shape[0] < 1 or m.shape[1] < 1:
+        raise ValidationError(f"{where}: {param} has shape {m.shape}; both sizes must be >= 1")
+    if m.data.dtype.kind != "f" or np.isfinite(m.data).all():
+        m.sum_duplicates()  # also sorts the column indices of every row
+    m.data = _csr_entries(m, where, param)
+    m.sort_indices()
+    return m
+
+
+def _freeze_csr(m):
+    for arr in (m.data, m.indices, m.indptr):
+        arr.setflags(write=False)
+    return m
+
+
+@dataclass(frozen=True, eq=False)
+class Sparse(_Weighted):
+    """A projection with sparse weights: Lava's ``Sparse`` (``DelaySparse`` with ``delay``).
+
+    ``weight`` is a ``scipy.sparse`` matrix (or a 2-D array) of shape
+    ``(n_out, n_in)``, as Lava's ``Sparse`` takes it; it is stored as a
+    read-only ``scipy.sparse.csr_matrix`` with int32 entries, duplicates summed,
+    explicit zeros dropped and column indices sorted.  Only the stored entries
+    are synapses.  The integers mean exactly what they mean in :class:`Dense`
+    (``weight_exp``, ``num_weight_bits``, ``sign_mode``, ``num_message_bits``):
+    a Sparse and a Dense with the same matrix compute the same sums.
+
+    ``delay`` (optional: an int for every synapse, or a sparse matrix / array of
+    shape ``(n_out, n_in)``, steps ``0..delay_max_steps``) makes it a
+    ``DelaySparse``; it is sampled at the weight's stored entries (a delay where
+    there is no weight means nothing, a synapse without a stored delay has
+    delay 0) and kept as a CSR with exactly the weight's structure.
+    """
+
+    delay: Optional[object] = None
+
+    def __post_init__(self):
+        w = self.where
+        m = _as_csr(self.weight, w, "weight")
+        m.eliminate_zeros()
+        object.__setattr__(self, "weight", _freeze_csr(m))
+        for p in ("weight_exp", "num_weight_bits", "num_message_bits"):
+            object.__setattr__(self, p, as_int(getattr(self, p), w, p))
+        if self.sign_mode not in SIGN_MODES:
+            raise ValidationError(
+                f"{w}: sign_mode={self.sign_mode!r} is not one of {', '.join(SIGN_MODES)}")
+        if self.delay is not None:
+            d = self.delay
+            if np.ndim(d) == 0 and not hasattr(d, "tocsr"):
+                vals = np.full(m.nnz, as_int(d, w, "delay"), np.int32)
+            else:
+                dm = _as_csr(d, w, "delay")
+                if dm.shape != m.shape:
+                    raise ValidationError(
+                        f"{w}: delay has shape {dm.shape}, expected {m.shape} (the weight's)")
+                rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+                vals = np.asarray(dm[rows, m.indices]).reshape(-1).astype(np.int32)
+            dcsr = m.copy()
+            dcsr.data = vals
+            object.__setattr__(self, "delay", _freeze_csr(dcsr))
+
+    @property
+    def in_shape(self):
+        return (int(self.weight.shape[1]),)
+
+    @property
+    def out_shape(self):
+        return (int(self.weight.shape[0]),)
+
+    @property
+    def num_synapses(self) -> int:
+        """Stored weights: the synapses a chip must store."""
+        return int(self.weight.nnz)
+
+    @property
+    def num_weights(self) -> int:
+        return int(self.weight.nnz)
+
+    def dense_weight(self) -> np.ndarray:
+        """The weight matrix as a dense int32 ``(n_out, n_in)`` array (a new array)."""
+        return np.asarray(self.weight.toarray(), dtype=np.int32)
+
+    def dense_delay(self) -> Optional[np.ndarray]:
+        """The delays as a dense int32 ``(n_out, n_in)`` array, or None."""
+        return None if self.delay is None else np.asarray(self.delay.toarray(), np.int32)
+
+    def check(self, profile: HardwareProfile) -> None:
+        lo, hi = profile.weight_range(self.sign_mode)
+        _csr_entries(self.weight, self.where, "weight", lo, hi,
+                     f"{profile.weight_bits}-bit {self.sign_mode} weight mantissa")
+        for p in ("weight_exp", "num_weight_bits", "num_message_bits"):
+            lo, hi = profile.range_of(p)
+            as_int(getattr(self, p), self.where, p, lo, hi, profile.describe_range(p))
+        if self.delay is not None:
+            lo, hi = profile.range_of("delay")
+            _csr_entries(self.delay, self.where, "delay", lo, hi, profile.describe_range("delay"))
+
+
 def conv_output_len(n: int, kernel: int, stride: int = 1, pad_lo: int = 0,
                     pad_hi: Optional[int] = None, dilation: int = 1) -> int:
     """Output length along one axis of a convolution or pooling window (all in elements).
@@ -504,9 +661,9 @@ class Flatten(Node):
         return tuple(self.input_shape[:s]) + (mid,) + tuple(self.input_shape[e + 1:])
 
 
-_PROJECTIONS = (Dense, Conv2d)
-_SYNAPTIC = (Dense, Conv2d, SumPool2d)  # read spikes, deliver one step later
-_SINGLE_INPUT = (Dense, Conv2d, SumPool2d, Flatten, OutputNode)
+_PROJECTIONS = (Dense, Sparse, Conv2d)
+_SYNAPTIC = (Dense, Sparse, Conv2d, SumPool2d)  # read spikes, deliver one step later
+_SINGLE_INPUT = (Dense, Sparse, Conv2d, SumPool2d, Flatten, OutputNode)
 
 
 @dataclass(frozen=True, eq=False)

@@ -103,7 +103,8 @@ def test_script_is_standalone(tmp_path):
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
     assert imported <= {"__future__", "argparse", "importlib", "json", "os", "sys",
-                        "tempfile", "numpy", "lava"}, imported
+                        "tempfile", "numpy", "lava",
+                        "scipy"}, imported  # scipy: a lava-nc dependency (Sparse)
     # integers only, readable without pickles
     with np.load(out / "weights.npz", allow_pickle=False) as w:
         assert all(w[k].dtype.kind == "i" for k in w.files)

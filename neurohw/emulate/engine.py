@@ -120,7 +120,7 @@ def prepare_input(net: ir.Network, x, source: str = "input") -> Dict[str, np.nda
 def input_payload_bits(net: ir.Network, name: str) -> int:
     """Widest ``num_message_bits`` among the projections reading node ``name`` (0: binary)."""
     readers = [k for k, n in net.nodes.items()
-               if isinstance(n, (ir.Dense, ir.Conv2d)) and net.spike_source(k) == name]
+               if isinstance(n, (ir.Dense, ir.Sparse, ir.Conv2d)) and net.spike_source(k) == name]
     return max((net.nodes[k].num_message_bits for k in readers), default=0)
 
 
@@ -138,6 +138,13 @@ def _synapse_weights(node, profile) -> Tuple[np.ndarray, int]:
         return loihi1_synapse_weights(w, node.sign_mode, node.num_weight_bits,
                                       profile.weight_bits, node.weight_exp), 0
     return w, int(node.weight_exp)
+
+
+def _sparse_proj(node, profile, batch: int, use_numba: bool):
+    """A :class:`.sparse.SparseProj` (scipy loads only for networks with Sparse nodes)."""
+    from .sparse import SparseProj
+
+    return SparseProj(node, profile, batch, use_numba)
 
 
 def _payload_max(node) -> int:
@@ -352,7 +359,7 @@ def choose_engine(net: ir.Network, batch: int, steps: int) -> str:
     if not numba_available():
         return "numpy"
     pops = net.populations
-    n_proj = len(net.of_type((ir.Dense, ir.Conv2d, ir.SumPool2d)))
+    n_proj = len(net.of_type((ir.Dense, ir.Sparse, ir.Conv2d, ir.SumPool2d)))
     neurons = sum(p.size for p in pops.values())
     work = float(batch) * neurons
     numpy_s = steps * (45e-6 * len(pops) + 20e-6 * n_proj + 40e-9 * work)
@@ -401,13 +408,15 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
     if use_fast:  # numba (and its kernels) load only when they run: ~0.3-0.5 s
         from . import fast
     profile = net.profile
-    projs = {k: (_Proj(n, profile, B) if isinstance(n, ir.Dense) else _ConvProj(n, profile, B))
-             for k, n in net.of_type((ir.Dense, ir.Conv2d, ir.SumPool2d)).items()}
+    projs = {k: (_Proj(n, profile, B) if isinstance(n, ir.Dense) else
+                 _sparse_proj(n, profile, B, use_fast) if isinstance(n, ir.Sparse) else
+                 _ConvProj(n, profile, B))
+             for k, n in net.of_type((ir.Dense, ir.Sparse, ir.Conv2d, ir.SumPool2d)).items()}
     proj_src = {k: net.spike_source(k) for k in projs}
     # a binary projection (num_message_bits = 0) sees any non-zero payload as a spike, as
     # Lava's Dense/Conv do (s_in.astype(bool)); only inputs can carry payloads > 1
     graded_src = {k for k in inputs if input_payload_bits(net, k) > 0}
-    binarize = {k for k, n in net.of_type((ir.Dense, ir.Conv2d, ir.SumPool2d)).items()
+    binarize = {k for k, n in net.of_type((ir.Dense, ir.Sparse, ir.Conv2d, ir.SumPool2d)).items()
                 if getattr(n, "num_message_bits", 0) == 0 and proj_src[k] in graded_src}
     # Dense projections reading an Input directly (no delays): precompute by blocks
     for k, p in list(projs.items()):

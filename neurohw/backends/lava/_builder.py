@@ -17,7 +17,10 @@ plain JSON-able data plus integer arrays:
   LIF ``du``, ``dv``, ``vth`` (0-d when every neuron shares the value, else
   per neuron, int64), ``bias_mant``, ``bias_exp`` (per neuron);
   Dense ``weights``, ``weight_exp``, ``num_weight_bits``,
-  ``num_message_bits`` and, with delays, ``delays``; Conv the keyword
+  ``num_message_bits`` and, with delays, ``delays``; ``"Sparse"`` (``sign_mode``,
+  ``delays``: bool, ``shape``: ``[n_out, n_in]``) the CSR arrays ``indptr``,
+  ``indices``, ``weights`` (the stored entries) and, with delays, ``delays`` (one per
+  stored entry), plus Dense's scalars -- a Lava ``Sparse`` / ``DelaySparse``; Conv the keyword
   arguments of Lava's ``Conv`` (``weight``, ``input_shape``, ``stride``,
   ``padding``, ``dilation``, ``groups``, ``num_message_bits``).
 * ``spec["connections"]``: ``{"src", "src_port", "ops", "dst", "dst_port"}``,
@@ -80,6 +83,27 @@ def build_lava_graph(spec, params, inputs):
                 procs[name] = DelayDense(delays=delays, max_delay=int(delays.max()), **kwargs)
             else:
                 procs[name] = Dense(**kwargs)
+        elif kind == "Sparse":
+            from lava.proc.sparse.process import DelaySparse, Sparse
+            from scipy.sparse import csr_matrix  # a dependency of lava-nc
+
+            shape = tuple(int(v) for v in node["shape"])
+            pattern = (np.asarray(p["indices"]).astype(np.int64),
+                       np.asarray(p["indptr"]).astype(np.int64))
+            weights = csr_matrix((np.asarray(p["weights"]).astype(np.int32),) + pattern,
+                                 shape=shape)
+            kwargs = dict(weights=weights, weight_exp=int(p["weight_exp"]),
+                          num_weight_bits=int(p["num_weight_bits"]),
+                          sign_mode=SignMode(LAVA_SIGN_MODE[node["sign_mode"]]),
+                          num_message_bits=int(p["num_message_bits"]), name=name)
+            if node["delays"]:
+                # Lava checks delays.dtype == int; same structure as the weights
+                delays = csr_matrix((np.asarray(p["delays"]).astype(int),) + pattern,
+                                    shape=shape)
+                top = int(np.max(p["delays"])) if np.size(p["delays"]) else 0
+                procs[name] = DelaySparse(delays=delays, max_delay=top, **kwargs)
+            else:
+                procs[name] = Sparse(**kwargs)
         elif kind == "Conv":
             procs[name] = Conv(weight=np.asarray(p["weight"]).astype(np.int32),
                                input_shape=tuple(int(v) for v in p["input_shape"]),

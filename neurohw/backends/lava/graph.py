@@ -148,6 +148,16 @@ def lava_graph_spec(net: ir.Network) -> Tuple[Dict[str, Any], Dict[str, np.ndarr
                 params[key + p] = _int(getattr(node, p))
             if node.delay is not None:
                 params[key + "delays"] = np.asarray(node.delay, np.int32)
+        elif isinstance(node, ir.Sparse):
+            nodes.append({"name": name, "kind": "Sparse", "sign_mode": node.sign_mode,
+                          "delays": node.delay is not None, "shape": list(node.weight.shape)})
+            params[key + "indptr"] = np.asarray(node.weight.indptr, np.int64)
+            params[key + "indices"] = np.asarray(node.weight.indices, np.int64)
+            params[key + "weights"] = np.asarray(node.weight.data, np.int32)
+            for p in ("weight_exp", "num_weight_bits", "num_message_bits"):
+                params[key + p] = _int(getattr(node, p))
+            if node.delay is not None:
+                params[key + "delays"] = np.asarray(node.delay.data, np.int32)  # per entry
         elif isinstance(node, (ir.Conv2d, ir.SumPool2d)):
             nodes.append({"name": name, "kind": "Conv"})
             args = lava_conv_args(node, net.profile)
@@ -172,7 +182,7 @@ def _connections(net: ir.Network, procs) -> List[Dict[str, Any]]:
             (src,) = net.predecessors(src)
         s_node, d_node = net.nodes[src], net.nodes[dst]
         conv_src = isinstance(s_node, (ir.Conv2d, ir.SumPool2d))
-        synaptic = conv_src or isinstance(s_node, ir.Dense)
+        synaptic = conv_src or isinstance(s_node, (ir.Dense, ir.Sparse))
         ops: List[list] = []
         if conv_src:
             ops.append(["transpose", [2, 1, 0]])  # Lava (W, H, C) -> IR (C, H, W)

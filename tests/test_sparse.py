@@ -1,0 +1,229 @@
+"""Sparse projections (ir.Sparse): validation, both engines equal to Dense with the same
+matrix, and bit-exact against Lava's fixed_pt ``Sparse`` / ``DelaySparse``.
+
+Networks are the random spiking networks of the Lava export tests (every sign mode,
+weight precision, exponent -8..7, delays, recurrence, graded inputs) with each
+Dense turned into a Sparse over a random mask; the Dense twin uses the same masked
+matrix, so the comparison tests the sparse path, not the drawing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import neurohw as nh
+from neurohw import ir
+from neurohw.emulate.engine import run as emulate
+from neurohw.errors import ValidationError
+
+from test_export_lava import random_input, spiking_network
+
+pytestmark = pytest.mark.filterwarnings("ignore:divide by zero encountered:RuntimeWarning")
+
+
+def sparsified(net: nh.Network, rng, density: float | None = None, graded: int = 0,
+               overflow: bool = False):
+    """``(sparse_net, dense_twin)``: every Dense masked at random density (0.05..0.9) and,
+    in the first, made an ir.Sparse holding exactly the surviving entries.  ``graded``:
+    the projection reading the input takes payloads of that many bits; ``overflow``:
+    it also gets weight_exp 7 and full-size weights, so its int32 sums wrap."""
+    s_nodes, d_nodes = {}, {}
+    for name, node in net.nodes.items():
+        s_node = d_node = node
+        if isinstance(node, ir.Dense):
+            if graded and net.spike_source(name) == "input":
+                node = dataclasses.replace(node, num_message_bits=graded)
+                if overflow:
+                    big = np.where(node.weight >= 0, 255, -256) if node.sign_mode == "mixed" \
+                        else np.sign(node.weight) * 255
+                    node = dataclasses.replace(node, weight=big, weight_exp=7, num_weight_bits=8)
+            dens = density if density is not None else float(rng.uniform(0.05, 0.9))
+            mask = rng.random(node.weight.shape) < dens
+            w = np.where(mask, node.weight, 0)
+            delay = None if node.delay is None else np.where(mask, node.delay, 0)
+            d_node = dataclasses.replace(node, weight=w, delay=delay)
+            s_node = ir.Sparse(name, weight=sp.csr_matrix(w), weight_exp=node.weight_exp,
+                               num_weight_bits=node.num_weight_bits, sign_mode=node.sign_mode,
+                               num_message_bits=node.num_message_bits,
+                               delay=None if delay is None else sp.csr_matrix(delay))
+        s_nodes[name], d_nodes[name] = s_node, d_node
+    make = lambda nodes: nh.Network(nodes, net.edges, net.profile, net.dt_s)  # noqa: E731
+    return make(s_nodes), make(d_nodes)
+
+
+def assert_same(a, b, record=("spikes", "v", "u")):
+    da, db = a.to_npz_dict(), b.to_npz_dict()
+    assert set(da) == set(db)
+    for k in da:
+        np.testing.assert_array_equal(da[k], db[k], err_msg=k)
+
+
+# ---------------------------------------------------------------------------
+# the IR node
+# ---------------------------------------------------------------------------
+def test_sparse_is_stored_canonically_and_read_only():
+    rows, cols = np.array([2, 0, 2, 0, 1]), np.array([3, 1, 0, 1, 2])
+    vals = np.array([5.0, 3.0, -4.0, 4.0, 0.0])  # (0, 1) twice: summed; (1, 2) = 0: dropped
+    node = ir.Sparse("w", weight=sp.coo_matrix((vals, (rows, cols)), shape=(3, 4)),
+                     delay=sp.coo_matrix((np.array([1, 2, 3]), ([0, 2, 2], [1, 0, 1])),
+                                         shape=(3, 4)))
+    m = node.weight
+    assert sp.isspmatrix_csr(m) and m.data.dtype == np.int32 and m.has_sorted_indices
+    expected = np.zeros((3, 4), np.int64)
+    expected[0, 1], expected[2, 0], expected[2, 3] = 7, -4, 5
+    np.testing.assert_array_equal(node.dense_weight(), expected)
+    assert node.num_synapses == 3 and node.in_shape == (4,) and node.out_shape == (3,)
+    # delays sampled at the weight's entries; (2, 1) has no weight, (2, 3) no stored delay
+    np.testing.assert_array_equal(node.delay.data, [1, 2, 0])
+    for arr in (m.data, m.indices, m.indptr, node.delay.data):
+        with pytest.raises(ValueError):
+            arr[0] = 1
+
+
+@pytest.mark.parametrize("weight, message", [
+    (sp.csr_matrix(np.array([[0, 0.5], [1, 2]])), "node 'w': weight[0, 1]=0.5 is not an integer"),
+    (sp.csr_matrix(np.array([[0, 0], [np.inf, 2]])), "node 'w': weight[1, 0]=inf is not finite"),
+    (np.zeros(3), "node 'w': weight must be a 2-D scipy.sparse matrix (n_out, n_in)"),
+    (sp.csr_matrix((0, 3)), "node 'w': weight has shape (0, 3); both sizes must be >= 1"),
+])
+def test_bad_weights_are_refused_naming_node_and_element(weight, message):
+    with pytest.raises(ValidationError) as err:
+        ir.Sparse("w", weight=weight)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_profile_ranges_name_the_element():
+    inp = ir.InputNode("in", (4,))
+    w = np.zeros((2, 4))
+    w[1, 3] = 300
+    with pytest.raises(ValidationError, match=r"node 'w': weight\[1, 3\]=300 above allowed range "
+                                              r"\[-256, 255\] \(8-bit mixed weight mantissa\)"):
+        nh.Network({"in": inp, "w": ir.Sparse("w", weight=sp.csr_matrix(w))}, [("in", "w")],
+                   "loihi2")
+    w[1, 3] = -5
+    with pytest.raises(ValidationError, match=r"weight\[1, 3\]=-5 below allowed range \[0, 255\]"):
+        nh.Network({"in": inp, "w": ir.Sparse("w", weight=sp.csr_matrix(w),
+                                               sign_mode="excitatory")}, [("in", "w")], "loihi2")
+    with pytest.raises(ValidationError, match=r"node 'w': delay\[1, 3\]=99 above allowed range"):
+        nh.Network({"in": inp, "w": ir.Sparse("w", weight=sp.csr_matrix(w), delay=99)},
+                   [("in", "w")], "loihi2")
+    with pytest.raises(ValidationError, match="delay has shape"):
+        ir.Sparse("w", weight=sp.csr_matrix(w), delay=np.zeros((4, 2)))
+
+
+def test_graph_rules_treat_sparse_like_dense():
+    inp, pop = ir.InputNode("in", (4,)), ir.LIFPopulation("p", (2,))
+    w = ir.Sparse("w", weight=sp.csr_matrix(np.ones((2, 3))))
+    with pytest.raises(ValidationError, match=r"edge in -> w: shape mismatch \(4,\) -> \(3,\)"):
+        nh.Network({"in": inp, "w": w, "p": pop}, [("in", "w"), ("w", "p")], "loihi2")
+    w = ir.Sparse("w", weight=sp.csr_matrix(np.ones((2, 4))))
+    net = nh.Network({"in": inp, "w": w, "p": pop}, [("in", "w"), ("w", "p")], "loihi2")
+    assert "w" in net.projections and net.num_synapses == 8
+
+
+# ---------------------------------------------------------------------------
+# emulation: both engines equal a Dense with the same matrix
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(6))
+def test_sparse_equals_dense_in_both_engines(seed):
+    rng = np.random.default_rng(4000 + seed)
+    net = spiking_network(int(rng.integers(1 << 30)), recurrent=True)
+    graded = int(rng.integers(1, 25)) if seed % 2 else 0
+    s_net, d_net = sparsified(net, rng, graded=graded, overflow=seed % 4 == 1)
+    x = random_input(s_net, rng, (1 if seed % 3 == 0 else 17, 30))
+    rec = ("spikes", "v", "u")
+    ref = emulate(d_net, x, record=rec, engine="numpy")
+    for engine in ("numpy", "numba"):
+        assert_same(emulate(s_net, x, record=rec, engine=engine), ref)
+
+
+def test_overflow_wraps_like_dense():
+    """Full-size weights, exponent 7 and 24-bit payloads: the int32 sums wrap."""
+    rng = np.random.default_rng(5)
+    net = spiking_network(5, recurrent=False)
+    s_net, d_net = sparsified(net, rng, density=0.9, graded=24, overflow=True)
+    x = random_input(s_net, rng, (2, 12))
+    from neurohw.emulate.sparse import SparseProj
+
+    proj = SparseProj(s_net.nodes["dense0"], s_net.profile, 1)
+    assert proj.needs_wrap
+    ref = emulate(d_net, x, record=("spikes", "v", "u"), engine="numpy")
+    for engine in ("numpy", "numba"):
+        assert_same(emulate(s_net, x, record=("spikes", "v", "u"), engine=engine), ref)
+
+
+# ---------------------------------------------------------------------------
+# against real Lava: Sparse and DelaySparse fixed_pt
+# ---------------------------------------------------------------------------
+def _lava_case(seed: int):
+    rng = np.random.default_rng(seed)
+    net = spiking_network(int(rng.integers(1 << 30)), recurrent=True, delays=True)
+    graded = int(rng.integers(1, 25)) if seed % 2 else 0
+    s_net, _ = sparsified(net, rng, graded=graded, overflow=seed % 4 == 1)
+    return s_net, random_input(s_net, rng, (25,))
+
+
+def assert_lava_matches(net, x):
+    from neurohw.backends.lava import run_lava
+
+    lava = run_lava(net, x, record=("spikes", "v", "u"))
+    emu = emulate(net, x, record=("spikes", "v", "u"))
+    for var in ("spikes", "v", "u"):
+        for k, arr in getattr(lava, var).items():
+            np.testing.assert_array_equal(getattr(emu, var)[k][0], arr, err_msg=f"{k}.{var}")
+    assert sum(int(a.sum()) for a in lava.spikes.values()) > 0  # the comparison saw spikes
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("seed", [1, 2, 3, 6])
+def test_sparse_bit_exact_in_lava(seed):
+    net, x = _lava_case(seed)
+    assert any(isinstance(n, ir.Sparse) for n in net.nodes.values())
+    assert_lava_matches(net, x)
+
+
+@pytest.mark.lava
+def test_delay_sparse_bit_exact_in_lava():
+    rng = np.random.default_rng(77)
+    net = spiking_network(77, recurrent=True, delays=False)
+    nodes = dict(net.nodes)
+    d0 = nodes["dense0"]
+    nodes["dense0"] = dataclasses.replace(
+        d0, delay=rng.integers(0, 6, d0.weight.shape), weight_exp=int(rng.integers(-8, 8)))
+    net = nh.Network(nodes, net.edges, net.profile, net.dt_s)
+    s_net, _ = sparsified(net, rng, density=0.5)
+    assert s_net.nodes["dense0"].delay is not None and s_net.nodes["dense0"].delay.data.max() > 0
+    assert_lava_matches(s_net, random_input(s_net, rng, (25,)))
+
+
+@pytest.mark.lava
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(100, 124))
+def test_sparse_bit_exact_in_lava_sweep(seed):
+    net, x = _lava_case(seed)
+    assert_lava_matches(net, x)
+
+
+@pytest.mark.lava
+def test_exported_script_runs_sparse_and_delay_sparse(tmp_path):
+    """run_lava.py (the builder's standalone copy, no neurohw import) builds Lava's
+    Sparse and DelaySparse from weights.npz and gives the emulator's integers."""
+    from neurohw.export import export_lava_script
+
+    from test_export_lava import assert_bit_exact, run_script
+
+    rng = np.random.default_rng(31)
+    net = spiking_network(31, recurrent=True, delays=False)
+    nodes = dict(net.nodes)
+    d0 = nodes["dense0"]
+    nodes["dense0"] = dataclasses.replace(d0, delay=rng.integers(0, 4, d0.weight.shape))
+    s_net, _ = sparsified(nh.Network(nodes, net.edges, net.profile, net.dt_s), rng, 0.6)
+    out = export_lava_script(s_net, tmp_path / "exp")
+    text = (out / "run_lava.py").read_text()
+    assert "DelaySparse(" in text
+    x = random_input(s_net, rng, (2, 20))
+    assert assert_bit_exact(s_net, x, run_script(out, x, tmp_path)) > 0
