@@ -168,3 +168,18 @@ def test_bench_reports_gemm_bound_and_load_ratios():
         assert r["ratio"] == pytest.approx(r["loaded"] / r["quiet"]) and r["quiet"] > 0
     text = bench.format_markdown(report)
     assert "float32 GEMM" in text and "under load" in text
+
+
+def test_serial_and_parallel_kernels_are_cached_apart():
+    """numba keys its on-disk cache by function name and signature, not by ``parallel``:
+    compiling one function both ways let the serial dispatcher load the threaded
+    variant from the cache (whichever was compiled first), so single-sample runs ran
+    threaded kernels.  The variants are distinct functions with their own cache files."""
+    if not numba_available():
+        pytest.skip("numba not installed")
+    from neurohw.emulate import fast
+
+    for pair in (fast._kernels, fast._kernels_uniform, fast._kernels_ext, fast._sums):
+        names = [k.py_func.__qualname__ for k in pair]
+        assert names[0] != names[1] and names[0].endswith("_serial")
+        assert [k.targetoptions.get("parallel") for k in pair] == [False, True]

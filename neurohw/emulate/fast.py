@@ -197,11 +197,28 @@ if _nb is not None:
                     for i in range(n_out):
                         out[b, i] += wt[j, i]
 
-    # (serial, parallel) compilations of the same bodies
-    _kernels = tuple(_jit(parallel=p)(_lif_body) for p in (False, True))
-    _kernels_uniform = tuple(_jit(parallel=p)(_lif_body_uniform) for p in (False, True))
-    _kernels_ext = tuple(_jit(parallel=p)(_lif_body_ext) for p in (False, True))
-    _sums = tuple(_jit(parallel=p)(_sum_body) for p in (False, True))
+    def _variant(fn, parallel: bool):
+        """A copy of ``fn`` named ``NAME_serial`` / ``NAME_parallel``.  numba's on-disk
+        cache names its files after the function's qualified name and keys them by
+        signature only, not by ``parallel``: compiling one function twice made both
+        dispatchers load whichever variant was cached first, so the "serial" kernels
+        of single-sample runs were in fact threaded (4x slower with passive OpenMP
+        waits, and the cause of the collapse beside a busy process)."""
+        import types
+
+        name = f"{fn.__name__}_{'parallel' if parallel else 'serial'}"
+        g = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__,
+                               fn.__closure__)
+        g.__qualname__ = name
+        g.__module__ = fn.__module__
+        return g
+
+    # (serial, parallel) compilations of the same bodies, cached separately
+    _kernels = tuple(_jit(parallel=p)(_variant(_lif_body, p)) for p in (False, True))
+    _kernels_uniform = tuple(_jit(parallel=p)(_variant(_lif_body_uniform, p))
+                             for p in (False, True))
+    _kernels_ext = tuple(_jit(parallel=p)(_variant(_lif_body_ext, p)) for p in (False, True))
+    _sums = tuple(_jit(parallel=p)(_variant(_sum_body, p)) for p in (False, True))
 
 
 class SpikeSum:
