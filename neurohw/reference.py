@@ -35,6 +35,15 @@ subtraction, snnTorch's reset delay or Sinabs's multi-spike
   ``v += dt / tau_mem * (v_leak - v + r * i)`` with the *updated* ``i``;
   output ``v``.  ``CubaLIF``: the same, then spike and reset ``v`` (not ``i``).
 
+neurohw's float-side extension (``metadata["neurohw"]`` on ``LIF``/``CubaLIF``,
+:mod:`neurohw.neuronext`, ``docs/neuron-models.md``): ``model: "elif"`` adds
+``dt / tau * Delta_T * exp((v_prev - theta_RH) / Delta_T)`` (``v_prev`` the
+step's starting ``v``) to the integration; then ``v = max(v, lower_bound)``;
+then, during the ``round(refractory_s / dt)`` steps after a spike,
+``v = v_reset`` and no spike (a ``CubaLIF``'s current integrates as usual);
+after the spike decision a ``trace`` decays by ``exp(-dt / tau_s)`` and
+adds ``scale`` (additive) or becomes ``scale`` (multiplicative) on a spike.
+
 Within a step, per neuron: integrate, compare (``v > v_threshold``, strict,
 as every NIR docstring writes it), reset.  The recorded ``v`` is the value
 after the reset, i.e. the state carried into the next step.  With snnTorch's
@@ -76,13 +85,14 @@ import numpy as np
 
 from . import floatsem
 from .errors import MissingDependencyError, ValidationError
+from .neuronext import ELIF_EXP_CAP, NeuronExt, neuron_ext
 from .nirgraph import flatten_graph
 from .sources import CHIP_RULE, NeuronRule, apply_source
 from .validate import validate_float_graph
 
 __all__ = ["ReferenceRun", "simulate", "RECORDABLE", "SUPPORTED_NODES", "graph_schedule"]
 
-RECORDABLE = ("spikes", "v", "i", "values")
+RECORDABLE = ("spikes", "v", "i", "values", "trace")
 SUPPORTED_NODES = ("Input", "Output", "Identity", "Affine", "Linear", "Scale", "Conv1d", "Conv2d",
                    "SumPool2d", "AvgPool2d", "Flatten", "Delay", "Threshold", "I", "LI", "IF",
                    "LIF", "CubaLI", "CubaLIF")
@@ -106,7 +116,9 @@ class ReferenceRun:
     * ``v``: membrane potential of each neuron node (``I``, ``LI``, ``IF``,
       ``LIF``, ``CubaLI``, ``CubaLIF``) after the step's reset, ``float64``;
     * ``i``: synaptic current of ``CubaLI``/``CubaLIF`` nodes, ``float64``;
-    * ``values``: every node's output (with ``record`` including ``"values"``).
+    * ``values``: every node's output (with ``record`` including ``"values"``);
+    * ``trace``: the float spike trace of each node with ``metadata["neurohw"]["trace"]``
+      (:mod:`neurohw.neuronext`), after the step's spikes, ``float64``.
     """
 
     dt: float
@@ -120,6 +132,7 @@ class ReferenceRun:
     v: Dict[str, np.ndarray] = field(default_factory=dict)
     i: Dict[str, np.ndarray] = field(default_factory=dict)
     values: Dict[str, np.ndarray] = field(default_factory=dict)
+    trace: Dict[str, np.ndarray] = field(default_factory=dict)
 
     def spike_counts(self, name: str) -> np.ndarray:
         """Spike counts of node ``name`` over all steps, ``int64`` ``(B, n)``."""
@@ -294,6 +307,17 @@ class _Neuron(_Elementwise):
             self.th, self.v_reset = p["v_threshold"], p["v_reset"]
         self.v_leak = p["v_leak"]
         self.v = self.i = self.z = None
+        # neurohw's float-side extension (refractory, lower bound, trace, ELIF)
+        self.ext = neuron_ext(node, self.where()) if kind in ("LIF", "CubaLIF") else NeuronExt()
+        self.refr_steps = self.ext.refractory_steps(dt)
+        self.has_trace = self.ext.trace is not None
+        if self.has_trace:
+            self.trace_keep = float(np.exp(-dt / self.ext.trace.tau_s))
+        if self.ext.is_elif:
+            self.elif_a = dt / p["tau" if "tau" in p else "tau_mem"]
+            self.elif_delta = self.ext.delta_t * p["v_threshold"]
+            self.elif_theta = self.ext.theta_rh * p["v_threshold"]
+        self.ref = self.x_trace = None
 
     def reset(self, batch, start_at_leak=False):
         shape = (batch,) + tuple(self.out_shape)
@@ -302,6 +326,8 @@ class _Neuron(_Elementwise):
             self.v = self.v + self.v_leak
         self.i = np.zeros(shape) if self.has_i else None
         self.z = np.zeros(shape) if self.spiking else None
+        self.ref = np.zeros(shape, np.int64) if self.refr_steps > 0 else None
+        self.x_trace = np.zeros(shape) if self.has_trace else None
 
     def initial_output(self, batch):
         if self.spiking:
@@ -319,9 +345,18 @@ class _Neuron(_Elementwise):
         if self.has_i:
             self.i = self.keep_i * self.i + self.gain_i * x
             x = self.i
+        v_old = self.v
         self.v = self.keep_v * self.v + self.leak + self.gain * x
         if not self.spiking:
             return self.v
+        ext = self.ext
+        if ext.is_elif:  # forward Euler on the step's starting v (docs/neuron-models.md)
+            arg = np.minimum((v_old - self.elif_theta) / self.elif_delta, ELIF_EXP_CAP)
+            self.v = self.v + self.elif_a * self.elif_delta * np.exp(arg)
+        if ext.lower_bound is not None:
+            self.v = np.maximum(self.v, ext.lower_bound)
+        if self.ref is not None:  # refractory: v held at v_reset, no spike
+            self.v = np.where(self.ref > 0, self.v_reset, self.v)
         if delayed:
             if rule.reset == "subtract":  # snnTorch: the threshold comes off one step late
                 self.v = self.v - self.z * self.th
@@ -343,6 +378,15 @@ class _Neuron(_Elementwise):
             else:
                 self.v = np.where(fired, self.v_reset, self.v)
         self.z = z
+        if self.ref is not None:
+            self.ref = np.where(z > 0, self.refr_steps, np.maximum(self.ref - 1, 0))
+        if self.has_trace:
+            tr = ext.trace
+            self.x_trace = self.x_trace * self.trace_keep
+            if tr.mode == "additive":
+                self.x_trace = self.x_trace + tr.scale * z
+            else:
+                self.x_trace = np.where(z > 0, tr.scale, self.x_trace)
         return self.z
 
 
@@ -670,6 +714,9 @@ def simulate(graph, x, dt: float, record: Iterable[str] = ("spikes",),
         run.i = alloc([k for k in comp.order if nodes[k].has_i], np.float64)
     if "values" in record:
         run.values = alloc(comp.order, np.float64)
+    if "trace" in record:
+        run.trace = alloc([k for k in comp.order if getattr(nodes[k], "has_trace", False)],
+                          np.float64)
 
     steps: Iterable[int] = range(T)
     if progress:
@@ -706,4 +753,6 @@ def simulate(graph, x, dt: float, record: Iterable[str] = ("spikes",),
             arr[:, t] = nodes[name].i.reshape(B, -1)
         for name, arr in run.values.items():
             arr[:, t] = cur[name].reshape(B, -1)
+        for name, arr in run.trace.items():
+            arr[:, t] = nodes[name].x_trace.reshape(B, -1)
     return run

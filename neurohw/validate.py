@@ -31,7 +31,7 @@ import numpy as np
 from .errors import FileFormatError, ValidationError
 from .ir import conv_output_len
 from .limits import Limits, get_limits
-from .nirgraph import NEURON_NODE_TYPES
+from .nirgraph import NEURON_NODE_TYPES, meta_of
 
 __all__ = ["NODE_FIELDS", "TIME_CONSTANTS", "STATELESS_TYPES", "WEIGHTED_TYPES", "NEURON_NODE_TYPES",
            "CHIP_NODE_TYPES", "check_nir_file", "validate_float_graph", "read_float_nir",
@@ -893,6 +893,13 @@ def validate_float_graph(graph, source: str = "graph", chip: bool = True,
     if not values:
         return {}
     checks = {name: _NodeCheck(name, node, source, limits) for name, node in nodes.items()}
+    from .neuronext import EXT_KEYS, neuron_ext  # metadata["neurohw"] (neuron-models.md)
+
+    for name, node in nodes.items():
+        ext = meta_of(node).get("neurohw")
+        if _kind(node) in ("LIF", "CubaLIF") or (isinstance(ext, dict)
+                                                 and any(k in ext for k in EXT_KEYS)):
+            neuron_ext(node, _where(source, name, _kind(node)))
     total = sum(_prod(c.own_in) for c in checks.values()
                 if c.kind in NEURON_NODE_TYPES and c.own_in is not None)
     if total > limits.max_total_neurons:
