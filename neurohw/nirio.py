@@ -36,7 +36,7 @@ import numpy as np
 
 from . import ir
 from .errors import FileFormatError, UnquantizedError, ValidationError
-from .fixedpoint import as_int_array
+from .fixedpoint import as_int_array, effective_weights
 from .fileio import atomic_write
 from .floatview import float_view_lif, float_view_weight
 from .nirgraph import NEURON_TYPES, as_str, flatten_graph, flow_order, load_nir, meta_of, shape_of
@@ -82,6 +82,51 @@ def _weighted_meta(proj: ir._Weighted) -> Dict[str, Any]:
     return meta
 
 
+SPARSE_FLOAT_LIMIT = 1 << 24
+"""Largest ``n_out * n_in`` of a Sparse projection whose NIR ``Linear`` float weight is
+written (as the dense dequantized matrix, float32); beyond it writing refuses."""
+
+
+def _sparse_meta(proj: ir.Sparse) -> Dict[str, Any]:
+    """The lossless CSR encoding of a Sparse projection (``docs/file-formats.md``)."""
+    m = proj.weight
+    meta = {
+        "format": "csr",
+        "shape": np.asarray(m.shape, dtype=np.int64),
+        "indptr": np.asarray(m.indptr, dtype=np.int64),
+        "indices": np.asarray(m.indices, dtype=np.int32),
+        "data": np.asarray(m.data, dtype=np.int32),
+        "weight_exp": int(proj.weight_exp),
+        "num_weight_bits": int(proj.num_weight_bits),
+        "sign_mode": str(proj.sign_mode),
+        "num_message_bits": int(proj.num_message_bits),
+    }
+    if proj.delay is not None:
+        meta["delay"] = np.asarray(proj.delay.data, dtype=np.int32)  # one per stored entry
+    return meta
+
+
+def _sparse_float_weight(proj: ir.Sparse, profile: HardwareProfile) -> np.ndarray:
+    """The dense dequantized ``(n_out, n_in)`` float32 matrix NIR's ``Linear`` needs.
+
+    NIR 1.0.8 has no sparse node and type-checks a ``Linear`` by its weight's
+    shape, so the float field must be the full matrix; above
+    :data:`SPARSE_FLOAT_LIMIT` entries no NIR reader could hold it, and writing
+    refuses (the integers alone would not make a file other tools can load).
+    """
+    n_out, n_in = proj.weight.shape
+    if n_out * n_in > SPARSE_FLOAT_LIMIT:
+        raise ValidationError(
+            f"node '{proj.name}': a {n_out}x{n_in} Sparse projection needs a dense "
+            f"{n_out * n_in}-entry NIR Linear weight (NIR has no sparse node); at most "
+            f"{SPARSE_FLOAT_LIMIT} entries are written to quantized NIR")
+    vals = effective_weights(proj.weight.data, proj.sign_mode, proj.num_weight_bits,
+                             profile.weight_bits).astype(np.float32)
+    m = proj.weight.copy()
+    m.data = vals * np.float32(2.0 ** proj.weight_exp)
+    return np.asarray(m.toarray(), dtype=np.float32)
+
+
 def _scalar_or_array(pop: ir.LIFPopulation, param: str):
     """``param`` of ``pop`` as a Python int when uniform, else an int32 array of ``pop.shape``."""
     value = pop.uniform(param)
@@ -124,6 +169,9 @@ def network_to_nir(net: ir.Network):
             }
             nodes[name] = nir.CubaLIF(**float_view_lif(node, net.dt_s, net.profile),
                                       metadata={"neurohw": meta})
+        elif isinstance(node, ir.Sparse):
+            nodes[name] = nir.Linear(weight=_sparse_float_weight(node, net.profile),
+                                     metadata={"neurohw": _sparse_meta(node)})
         elif isinstance(node, ir.Dense):
             nodes[name] = nir.Linear(weight=float_view_weight(node, net.profile),
                                      metadata={"neurohw": _weighted_meta(node)})
@@ -593,6 +641,8 @@ def _convert(name, node, ctx: _Context, last_resort: bool = False) -> Optional[i
     if isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)):
         if not isinstance(meta, dict):
             raise _Bad(f"{where}: {tname} has no neurohw metadata (not quantized)")
+        if as_str(meta.get("format")) == "csr":
+            return _convert_sparse(name, node, meta, ctx, where, tname)
         is_conv = isinstance(node, nir.Conv2d)
         common = _weighted_common(node, meta, ctx, where, tname, 4 if is_conv else 2)
         delay = meta.get("delay")
@@ -638,6 +688,68 @@ def _convert(name, node, ctx: _Context, last_resort: bool = False) -> Optional[i
         f"(supported: Input, Output, CubaLIF/LIF/IF/CubaLI/LI, Linear/Affine, Conv2d, SumPool2d, "
         f"Flatten)"
     )
+
+
+def _convert_sparse(name, node, meta, ctx: "_Context", where: str, tname: str) -> ir.Sparse:
+    """A ``Linear``/``Affine`` with ``format: "csr"`` metadata: an :class:`ir.Sparse`.
+
+    The CSR arrays are checked for structure (lengths, monotone ``indptr``,
+    column indices in range and sorted without repeats within a row) before the
+    matrix is made; values are checked against the profile by the IR (the error
+    names the ``(row, column)`` element).
+    """
+    import scipy.sparse as sp
+
+    if tname not in ("Linear", "Affine"):
+        raise _Bad(f"{where}: format 'csr' is for Linear/Affine nodes, not {tname}")
+    shape = _numbers(_need(meta, "shape", where), where, "shape").reshape(-1)
+    if shape.size != 2 or shape.min() < 1:
+        raise _Bad(f"{where}: shape={shape.tolist()}; expected [n_out, n_in], both >= 1")
+    n_out, n_in = int(shape[0]), int(shape[1])
+    nir_w = getattr(node, "weight", None)
+    if nir_w is not None and tuple(np.shape(nir_w)) != (n_out, n_in):
+        raise _Bad(f"{where}: shape=({n_out}, {n_in}) differs from the node's NIR weight "
+                   f"{tuple(np.shape(nir_w))}")
+    _zero_bias(node, where, tname)
+    indptr = _numbers(_need(meta, "indptr", where), where, "indptr").reshape(-1)
+    indices = _numbers(_need(meta, "indices", where), where, "indices").reshape(-1)
+    data = _numbers(_need(meta, "data", where), where, "data").reshape(-1)
+    if indptr.size != n_out + 1 or indptr[0] != 0 or np.any(np.diff(indptr) < 0):
+        raise _Bad(f"{where}: indptr must be {n_out + 1} non-decreasing offsets from 0 "
+                   f"(got {indptr.size} values)")
+    nnz = int(indptr[-1])
+    if indices.size != nnz or data.size != nnz:
+        raise _Bad(f"{where}: indptr ends at {nnz} but there are {indices.size} indices and "
+                   f"{data.size} data values")
+    if nnz and (indices.min() < 0 or indices.max() >= n_in):
+        k = int(np.flatnonzero((indices < 0) | (indices >= n_in))[0])
+        raise _Bad(f"{where}: indices[{k}]={int(indices[k])} outside [0, {n_in - 1}]")
+    rows = np.repeat(np.arange(n_out), np.diff(indptr))
+    same_row = rows[1:] == rows[:-1]
+    if np.any(same_row & (indices[1:] <= indices[:-1])):
+        k = int(np.flatnonzero(same_row & (indices[1:] <= indices[:-1]))[0]) + 1
+        raise _Bad(f"{where}: indices of row {int(rows[k])} are not strictly increasing "
+                   f"(indices[{k}]={int(indices[k])})")
+    probe = data if nnz == n_out * n_in else np.append(data, 0)  # implicit zeros count
+    mode, _ = _sign_mode(meta, probe, where)
+    scalars = {}
+    for p, default in (("weight_exp", None), ("num_weight_bits", None), ("num_message_bits", 0)):
+        raw = _need(meta, p, where) if default is None else meta.get(p, default)
+        scalars[p] = _scalar(raw, where, p)
+        _range_check(np.asarray(scalars[p]), where, p, ctx.profile)
+    delay = None
+    if meta.get("delay") is not None:
+        d = _numbers(meta["delay"], where, "delay").reshape(-1)
+        if d.size == 1:
+            d = np.full(nnz, int(d[0]), np.int64)
+        elif d.size != nnz:
+            raise _Bad(f"{where}: delay has {d.size} values; expected {nnz} (one per stored "
+                       f"weight) or a scalar")
+        delay = sp.csr_matrix((d, indices, indptr), shape=(n_out, n_in))
+    weight = sp.csr_matrix((data, indices, indptr), shape=(n_out, n_in))
+    node_ir = ir.Sparse(name, weight=weight, delay=delay, sign_mode=mode, **scalars)
+    node_ir.check(ctx.profile)
+    return node_ir
 
 
 def read_network(path: PathLike) -> ir.Network:

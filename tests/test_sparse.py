@@ -227,3 +227,108 @@ def test_exported_script_runs_sparse_and_delay_sparse(tmp_path):
     assert "DelaySparse(" in text
     x = random_input(s_net, rng, (2, 20))
     assert assert_bit_exact(s_net, x, run_script(out, x, tmp_path)) > 0
+
+
+# ---------------------------------------------------------------------------
+# quantized NIR: lossless CSR encoding in a valid NIR Linear
+# ---------------------------------------------------------------------------
+def test_quantized_nir_round_trip_is_bit_exact_and_valid_nir(tmp_path):
+    import nir
+
+    from neurohw.nirio import read_network, write_network
+
+    rng = np.random.default_rng(12)
+    net = spiking_network(12, recurrent=True, delays=True)
+    nodes = dict(net.nodes)
+    d0 = nodes["dense0"]
+    nodes["dense0"] = dataclasses.replace(d0, delay=rng.integers(0, 5, d0.weight.shape))
+    s_net, _ = sparsified(nh.Network(nodes, net.edges, net.profile, net.dt_s), rng, 0.4)
+    path = write_network(s_net, tmp_path / "q.nir")
+    back = read_network(path)
+    for name, node in s_net.nodes.items():
+        if isinstance(node, ir.Sparse):
+            got = back.nodes[name]
+            assert isinstance(got, ir.Sparse)
+            for a, b in ((got.weight, node.weight), (got.delay, node.delay)):
+                if b is None:
+                    assert a is None
+                    continue
+                for f in ("indptr", "indices", "data"):
+                    np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+            for f in ("weight_exp", "num_weight_bits", "sign_mode", "num_message_bits"):
+                assert getattr(got, f) == getattr(node, f)
+    x = random_input(s_net, rng, (2, 20))
+    assert_same(emulate(back, x, record=("spikes", "v", "u")),
+                emulate(s_net, x, record=("spikes", "v", "u")))
+    # any NIR reader: nir.read with its type check gives Linear nodes whose float weight is
+    # the dequantized matrix (zeros where there is no synapse)
+    g = nir.read(path, type_check=True)
+    lin = g.nodes["dense0"]
+    assert isinstance(lin, nir.Linear) and lin.metadata["neurohw"]["format"] == "csr"
+    node = s_net.nodes["dense0"]
+    from neurohw.fixedpoint import effective_weights
+
+    expected = effective_weights(node.dense_weight(), node.sign_mode, node.num_weight_bits) \
+        * 2.0 ** node.weight_exp
+    np.testing.assert_array_equal(np.asarray(lin.weight, np.float64), expected)
+
+
+def _write_csr_file(tmp_path, **changes):
+    """A quantized NIR file with one Sparse projection, its CSR metadata edited."""
+    import nir
+
+    from neurohw.nirio import network_to_nir
+
+    inp, pop = ir.InputNode("in", (4,)), ir.LIFPopulation("p", (3,), vth=5)
+    w = ir.Sparse("w", weight=sp.csr_matrix(np.array([[0, 2, 0, 1], [0, 0, 0, 0], [3, 0, 4, 0]])))
+    g = network_to_nir(nh.Network({"in": inp, "w": w, "p": pop}, [("in", "w"), ("w", "p")],
+                                  "loihi2"))
+    meta = g.nodes["w"].metadata["neurohw"]
+    for k, v in changes.items():
+        if v is None:
+            meta.pop(k)
+        else:
+            meta[k] = v
+    path = tmp_path / "f.nir"
+    nir.write(path, g)
+    return path
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"indptr": np.array([0, 2, 2])}, "node 'w': indptr must be 4 non-decreasing offsets"),
+    ({"indices": np.array([1, 9, 0, 2])}, "node 'w': indices[1]=9 outside [0, 3]"),
+    ({"indices": np.array([3, 1, 0, 2])}, "node 'w': indices of row 0 are not strictly"),
+    ({"data": np.array([2, 1, 3])}, "node 'w': indptr ends at 4 but there are 4 indices and 3"),
+    ({"data": np.array([2, 1, 3, 400])}, r"node 'w': weight[2, 2]=400 above allowed range"),
+    ({"shape": np.array([3, 5])}, "node 'w': shape=(3, 5) differs from the node's NIR weight"),
+    ({"delay": np.array([1, 2])}, "node 'w': delay has 2 values; expected 4"),
+    ({"indptr": None}, "node 'w': metadata neurohw.indptr is missing"),
+])
+def test_bad_csr_metadata_is_refused_in_one_line(tmp_path, changes, message):
+    from neurohw.errors import FileFormatError
+    from neurohw.nirio import read_network
+
+    path = _write_csr_file(tmp_path, **changes)
+    with pytest.raises((FileFormatError, ValidationError)) as err:
+        read_network(path)
+    text = str(err.value)
+    assert message in text and str(path) in text and "\n" not in text
+
+
+def test_sign_mode_may_be_omitted_and_is_derived_with_implicit_zeros(tmp_path):
+    from neurohw.nirio import read_network
+
+    back = read_network(_write_csr_file(tmp_path, sign_mode=None))
+    assert back.nodes["w"].sign_mode == "excitatory"  # min over all entries (zeros too) >= 0
+
+
+def test_too_large_for_a_nir_linear_is_refused_naming_the_node(tmp_path):
+    from neurohw.nirio import SPARSE_FLOAT_LIMIT, write_network
+
+    n = int(np.sqrt(SPARSE_FLOAT_LIMIT)) + 1
+    inp, pop = ir.InputNode("in", (n,)), ir.LIFPopulation("p", (n,))
+    w = ir.Sparse("w", weight=sp.eye(n, format="csr"))
+    net = nh.Network({"in": inp, "w": w, "p": pop}, [("in", "w"), ("w", "p")], "loihi2")
+    with pytest.raises(ValidationError, match=r"node 'w': a \d+x\d+ Sparse projection needs"):
+        write_network(net, tmp_path / "big.nir")
+    assert not (tmp_path / "big.nir").exists()
