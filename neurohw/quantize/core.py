@@ -110,6 +110,7 @@ class NeuronMap:
     vth_alone: Optional[np.ndarray] = None  # the vth each neuron would get as its own type
     bias_target: Optional[np.ndarray] = None  # float chip bias B_i, set by build_network
     vth_shift: int = 6  # the profile's, set by choose_scale
+    ext: Optional[object] = None  # neurohw.neuronext.NeuronExt (metadata["neurohw"]), if any
 
     @property
     def size(self) -> int:
@@ -384,9 +385,82 @@ def neuron_params(name: str, node, shape, dt: float, source: str = "graph",
         v_leak = v_leak - v_reset
     if t in ("IF", "I") and np.any(f("r") <= 0):
         raise ValidationError(f"{where}: r must be positive")
+    from ..neuronext import neuron_ext
+
+    ext = neuron_ext(node, f"{where} ({t})") if t in ("LIF", "CubaLIF") else None
     return NeuronMap(name, t, n, du.astype(np.int64), dv.astype(np.int64), gain.astype(np.float64),
                      v_th, v_leak.astype(np.float64), v_reset, tau_mem, tau_syn, tau_mem_eff,
-                     tau_syn_eff, notes, types=types, decay_bits=decay_bits, neuron_types=k)
+                     tau_syn_eff, notes, types=types, decay_bits=decay_bits, neuron_types=k,
+                     ext=None if ext is None or ext.empty else ext)
+
+
+def extension_params(nm: NeuronMap, profile: HardwareProfile, dt: float,
+                     source: str = "graph") -> Dict[str, object]:
+    """The integer form of a population's float-side extension (``docs/neuron-models.md``).
+
+    * ``refractory_s`` -> ``refract_delay = round(refractory_s / dt) + 1`` (Loihi's
+      ``r`` gives ``r - 1`` silent steps; ``0`` when no silent step), on every profile;
+      above ``refract_delay_max`` is refused;
+    * ``lower_bound`` -> ``vmin = round(S (lower_bound - v_reset))`` (``S`` the
+      population's median voltage scale, chip ``v`` units), at least the state's
+      ``-(2**(state_bits-1) - 1)``; on ``loihi1`` rounded (in log2) to the nearest
+      ``-(2**k) + 1`` the chip holds;
+    * ``trace`` -> ``trace_decay = round(2**trace_decay_bits (1 - exp(-dt/tau_s)))``
+      (at least 1), ``trace_mode = "set"`` with ``trace_impulse = 2**trace_bits - 1``
+      (multiplicative) or ``"additive"`` with ``trace_impulse = max(1, round((2**trace_bits
+      - 1) (1 - exp(-dt/tau_s))))`` (a spike every step then settles near the top);
+      the integer trace times ``scale / trace_impulse`` is the float trace.
+
+    Returns keyword arguments for :class:`~neurohw.ir.LIFPopulation`; appends a
+    note per mapping to ``nm.notes``.
+    """
+    ext = nm.ext
+    out: Dict[str, object] = {}
+    if ext is None:
+        return out
+    where = f"{source}: node '{nm.name}' ({nm.kind})"
+    if ext.is_elif:
+        raise ValidationError(f"{where}: metadata neurohw.model='elif' has no integer form yet "
+                              f"(supported: lif)")
+    steps = ext.refractory_steps(dt)
+    if steps > 0:
+        r = steps + 1
+        if r > profile.refract_delay_max:
+            raise ValidationError(
+                f"{where}: metadata neurohw.refractory_s={ext.refractory_s:g} is {steps} steps of "
+                f"dt={dt:g} s, refract_delay {r} is outside [0, {profile.refract_delay_max}] "
+                f"on profile '{profile.name}'")
+        out["refract_delay"] = r
+        nm.notes.append(f"refractory_s={ext.refractory_s:g} -> {steps} silent steps "
+                        f"(round(refractory_s/dt)), refract_delay={r}")
+    if ext.lower_bound is not None:
+        full = (1 << (profile.state_bits - 1)) - 1
+        S = float(np.median(nm.scale))
+        target = S * (ext.lower_bound - float(np.max(nm.v_shift)))
+        vmin = int(max(-full, min(0, round(target))))
+        how = "round"
+        if profile.semantics == "loihi1":
+            k = int(round(math.log2(1 - vmin))) if vmin < 0 else 0
+            k = min(k, profile.state_bits - 1)
+            vmin, how = -(1 << k) + 1, "nearest -(2**k)+1 (Loihi 1)"
+        out["vmin"] = vmin
+        nm.notes.append(f"lower_bound={ext.lower_bound:g} V -> vmin={vmin} ({how} of "
+                        f"{target:.6g} chip units; float {vmin / S + float(np.max(nm.v_shift)):.6g} V)")
+    if ext.trace is not None:
+        tr = ext.trace
+        keep = math.exp(-dt / tr.tau_s)
+        top = (1 << profile.trace_bits) - 1
+        decay = int(min(max(round((1 << profile.trace_decay_bits) * (1 - keep)), 1),
+                        (1 << profile.trace_decay_bits) - 1))
+        if tr.mode == "multiplicative":
+            mode, impulse = "set", top
+        else:
+            mode, impulse = "additive", int(max(1, min(top, round(top * (1 - keep)))))
+        out.update(trace_decay=decay, trace_impulse=impulse, trace_mode=mode)
+        nm.notes.append(f"trace tau_s={tr.tau_s:g} {tr.mode} -> trace_decay={decay}, "
+                        f"trace_impulse={impulse} ({mode}); float trace = integer * "
+                        f"{tr.scale / impulse:.6g}")
+    return out
 
 
 def _fmt(a: np.ndarray) -> str:
@@ -730,7 +804,8 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
         shape = pop_shape[name]
         nodes[name] = ir.LIFPopulation(name, shape, du=_ir_param(nm.du, shape),
                                        dv=_ir_param(nm.dv, shape), vth=_ir_param(nm.vth, shape),
-                                       bias_mant=mant.reshape(shape), bias_exp=exp.reshape(shape))
+                                       bias_mant=mant.reshape(shape), bias_exp=exp.reshape(shape),
+                                       **extension_params(nm, profile, dt, source))
     # connect, inserting Flatten nodes where shapes differ only by layout
     for src, dst, have, want in pending_edges:
         if tuple(have) != tuple(want):
