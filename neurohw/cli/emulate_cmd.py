@@ -33,8 +33,9 @@ def add_args(p) -> None:
     p.add_argument("--out", required=True, metavar="RUN.npz",
                    help="output file (missing parent directories are created)")
     p.add_argument("--align", action="store_true",
-                   help="pad the input with the readout's latency (zero steps) and drop each "
-                        "population's first latency rows, so row t answers input row t")
+                   help="pad the input with the recorded populations' largest latency (the "
+                        "readout's; zero steps) and drop each population's first latency rows, "
+                        "so row t answers input row t")
     p.add_argument("--labels", metavar="Y.npy[:KEY]", default=None,
                    help="one integer label per sample: print the readout's accuracy (argmax of "
                         "spike counts, or of the last v for a readout that never fires); "

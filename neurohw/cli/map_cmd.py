@@ -16,8 +16,9 @@ HELP = "plan cores, chips, energy and latency of a quantized network"
 
 def add_args(p) -> None:
     p.add_argument("model", metavar="MODEL.q.nir", help="quantized NIR file")
-    p.add_argument("--input", metavar="X.npy", default=None,
-                   help="integer spikes (T, n_in) or (B, T, n_in) to count events from; "
+    p.add_argument("--input", metavar="X.npy[:KEY]", default=None,
+                   help="integer spikes (T, n_in) or (B, T, n_in) (or image-shaped, as for "
+                        "emulate) to count events from; "
                         "without it the worst case is reported")
     p.add_argument("--profile", default=None, metavar="P",
                    help="target profile (default: the model's own): loihi1, loihi2, generic(...), "

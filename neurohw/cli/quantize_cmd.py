@@ -37,7 +37,8 @@ def add_args(p) -> None:
                    help="seconds per time step (default: graph metadata, else the source's own: "
                         "1e-4 snnTorch and plain NIR, 1e-3 Norse and Sinabs)")
     p.add_argument("--calibrate", metavar="X.npy[:KEY]",
-                   help="sample spike input (B, T, n_in) to choose scales from observed activity")
+                   help="sample spike input (B, T, n_in), or image-shaped (B, T, C, H, W) flattened "
+                        "row-major, to choose scales from observed activity")
     p.add_argument("--target", default="chip", choices=["chip", "netx"],
                    help="netx: keep weight_exp 0 and biases on multiples of 64 so lava-dl netx "
                         "loads the network exactly")
