@@ -213,11 +213,11 @@ def test_cli_md_describes_every_command_and_option():
 
 
 @pytest.mark.lava
-def test_tutorial_sections_1_to_4_run_from_a_fresh_clone(tmp_path):
-    """Every shell command of docs/tutorial.md §1-§4, as written, in a directory with the
-    examples and the virtualenv but no out/ (exit 0 each)."""
+def test_tutorial_sections_0_to_4_run_from_a_fresh_clone(tmp_path):
+    """Every shell command of docs/tutorial.md §0-§4, as written, in a directory with the
+    examples and the virtualenv but no out/ (exit 0 each), then every python block."""
     text = (ROOT / "docs" / "tutorial.md").read_text()
-    part = text[text.index("## 1. Quantize"):text.index("## 5.")]
+    part = text[text.index("## 0. The model"):text.index("## 5.")]
     commands, block, lang = [], None, None
     for line in part.splitlines():
         if line.strip().startswith("```"):
@@ -241,17 +241,18 @@ def test_tutorial_sections_1_to_4_run_from_a_fresh_clone(tmp_path):
                               timeout=300)
         assert proc.returncode == 0, (cmd, proc.stderr[-2000:])
     assert (tmp_path / "out" / "digits_lava" / "run_lava.py").exists()
-    # §4's python block loads the flavored export in snnTorch
-    sec4 = part[part.index("## 4."):]
-    code = re.search(r"```python\n(.*?)```", "\n".join(ln.strip() for ln in sec4.splitlines()),
-                     flags=re.S).group(1)
+    # the python blocks (§1 quantizes in Python, §4 loads the flavored export in snnTorch)
+    codes = re.findall(r"```python\n(.*?)```", "\n".join(ln.strip() for ln in part.splitlines()),
+                       flags=re.S)
+    assert len(codes) >= 2
     import os
 
     old = os.getcwd()
     os.chdir(tmp_path)
     try:
-        scope = {"__name__": "__tutorial__"}
-        exec(compile(code, "tutorial.md:4", "exec"), scope)
+        for i, code in enumerate(codes):
+            scope = {"__name__": "__tutorial__"}
+            exec(compile(code, f"tutorial.md:python block {i}", "exec"), scope)
     finally:
         os.chdir(old)
     assert scope["module"] is not None
