@@ -52,6 +52,8 @@ def float_view_lif(pop: ir.LIFPopulation, dt_s: float,
 
 
 def float_view_weight(proj: ir._Weighted, profile: HardwareProfile) -> np.ndarray:
-    """Dequantized weights: Lava's effective mantissa times ``2**weight_exp``."""
-    eff = effective_weights(proj.weight, proj.sign_mode, proj.num_weight_bits, profile.weight_bits)
+    """Dequantized weights: Lava's effective mantissa times ``2**weight_exp``
+    (a Sparse projection's as the dense ``(n_out, n_in)`` matrix)."""
+    weight = proj.dense_weight() if isinstance(proj, ir.Sparse) else proj.weight
+    eff = effective_weights(weight, proj.sign_mode, proj.num_weight_bits, profile.weight_bits)
     return eff.astype(np.float64) * (2.0 ** proj.weight_exp)

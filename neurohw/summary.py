@@ -108,8 +108,8 @@ def _bit_usage(net, profile: HardwareProfile) -> Dict[str, List[Dict[str, Any]]]
                 {"param": "bias_exp", "value": [int(e.min()), int(e.max())],
                  "range": [profile.bias_exp_min, profile.bias_exp_max]},
             ]
-        elif isinstance(node, (ir.Dense, ir.Conv2d)):
-            w = node.weight.astype(np.int64)
+        elif isinstance(node, (ir.Dense, ir.Sparse, ir.Conv2d)):
+            w = (node.weight.data if isinstance(node, ir.Sparse) else node.weight).astype(np.int64)
             lo, hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
             mag = max(abs(lo), abs(hi))
             items = [
@@ -120,7 +120,7 @@ def _bit_usage(net, profile: HardwareProfile) -> Dict[str, List[Dict[str, Any]]]
                 {"param": "weight_exp", "value": node.weight_exp,
                  "range": [profile.weight_exp_min, profile.weight_exp_max]},
             ]
-            if isinstance(node, ir.Dense) and node.delay is not None:
+            if isinstance(node, (ir.Dense, ir.Sparse)) and node.delay is not None:
                 d = int(node.delay.max())
                 items.append({"param": "delay", "value": [int(node.delay.min()), d],
                               "used": bits_unsigned(d),

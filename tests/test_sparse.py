@@ -332,3 +332,49 @@ def test_too_large_for_a_nir_linear_is_refused_naming_the_node(tmp_path):
     with pytest.raises(ValidationError, match=r"node 'w': a \d+x\d+ Sparse projection needs"):
         write_network(net, tmp_path / "big.nir")
     assert not (tmp_path / "big.nir").exists()
+
+
+# ---------------------------------------------------------------------------
+# the quantizer chooses Sparse for large, mostly-zero float weights
+# ---------------------------------------------------------------------------
+def _float_net(rng, n_in, n_h, density):
+    import nir
+
+    w1 = rng.normal(0, 0.6, (n_h, n_in)) * (rng.random((n_h, n_in)) < density)
+    w2 = rng.normal(0, 0.6, (4, n_h))
+
+    def lif(n):
+        return nir.LIF(tau=np.full(n, 2e-3), r=np.ones(n), v_leak=np.zeros(n),
+                       v_threshold=np.full(n, 0.5), v_reset=np.zeros(n))
+
+    nodes = {"input": nir.Input(input_type={"input": np.array([n_in])}), "fc1": nir.Linear(w1),
+             "l1": lif(n_h), "fc2": nir.Linear(w2), "l2": lif(4),
+             "output": nir.Output(output_type={"output": np.array([4])})}
+    edges = [("input", "fc1"), ("fc1", "l1"), ("l1", "fc2"), ("fc2", "l2"), ("l2", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+def test_quantizer_emits_sparse_for_large_mostly_zero_weights():
+    from neurohw.quantize import quantize
+    from neurohw.quantize.sparse import SPARSE_DENSITY, SPARSE_MIN_ENTRIES
+
+    rng = np.random.default_rng(3)
+    n_in, n_h = 300, 256  # 76,800 entries >= SPARSE_MIN_ENTRIES
+    assert n_in * n_h >= SPARSE_MIN_ENTRIES
+    sparse_model = quantize(_float_net(rng, n_in, n_h, 0.05), "loihi2", dt=1e-3)
+    node = sparse_model.network.nodes["fc1"]
+    assert isinstance(node, ir.Sparse)
+    assert isinstance(sparse_model.network.nodes["fc2"], ir.Dense)  # 4x256: small
+    assert any("fc1" in n and "sparse" in n and "MiB" in n for n in sparse_model.all_notes())
+    # the same integers as the Dense the quantizer would otherwise emit
+    d = nh.Network({k: (ir.Dense(k, weight=v.dense_weight(), weight_exp=v.weight_exp,
+                                 num_weight_bits=v.num_weight_bits, sign_mode=v.sign_mode)
+                        if isinstance(v, ir.Sparse) else v)
+                    for k, v in sparse_model.network.nodes.items()},
+                   sparse_model.network.edges, sparse_model.network.profile)
+    x = (rng.random((2, 20, n_in)) < 0.3).astype(np.int8)
+    assert_same(emulate(sparse_model.network, x, record=("spikes", "v")),
+                emulate(d, x, record=("spikes", "v")))
+    # half dense: stays Dense
+    dense_model = quantize(_float_net(rng, n_in, n_h, 2 * SPARSE_DENSITY), "loihi2", dt=1e-3)
+    assert isinstance(dense_model.network.nodes["fc1"], ir.Dense)

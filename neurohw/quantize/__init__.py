@@ -108,7 +108,7 @@ def latencies(net: ir.Network) -> Dict[str, int]:
         for n in frontier:
             for m in net.successors(n):
                 node = net.nodes[m]
-                step = 1 if isinstance(node, (ir.Dense, ir.Conv2d, ir.SumPool2d)) else 0
+                step = 1 if isinstance(node, (ir.Dense, ir.Sparse, ir.Conv2d, ir.SumPool2d)) else 0
                 d = depth[n] + step
                 if m not in depth or d < depth[m]:
                     depth[m] = d

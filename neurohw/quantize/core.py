@@ -47,6 +47,7 @@ from ..errors import ValidationError
 from ..floatview import float_view_weight
 from ..profiles import HardwareProfile
 from .graph import FloatGraph, Path
+from .sparse import maybe_sparse
 
 __all__ = ["NeuronMap", "ProjectionMap", "neuron_params", "choose_scale", "quantize_weights",
            "quantize_bias", "build_network"]
@@ -793,6 +794,7 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
                 pname = fresh(base if len(groups) == 1 else f"{base}.{gi}")
                 node = ir.Dense(pname, weight=w, weight_exp=e, num_weight_bits=profile.weight_bits,
                                 sign_mode=mode, delay=None if delay is None else delay.copy())
+                node = maybe_sparse(node, notes, where)  # mostly zero and large: CSR
                 nodes[pname] = node
                 projs.append(ProjectionMap(path, node, xx, _rel_err(float_view_weight(node, profile), xx)))
                 pending_edges.append((path.src, pname, src_shape, (x.shape[1],)))
@@ -852,7 +854,7 @@ def _positive_drive(p: "ProjectionMap", weights: np.ndarray) -> np.ndarray:
     """Per target neuron: the sum of the positive weights of ``p`` (``weights`` shaped like
     ``p.target``), i.e. the largest input one step of binary spikes can deliver."""
     pos = np.maximum(weights, 0.0)
-    if isinstance(p.node, ir.Dense):
+    if isinstance(p.node, (ir.Dense, ir.Sparse)):
         return pos.sum(axis=1)
     from .graph import conv_float
 
