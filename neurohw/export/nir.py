@@ -110,7 +110,7 @@ def float_nir_graph(net: ir.Network, flavor: str):
         bias = scaled_bias(pop.bias_mant, pop.bias_exp).reshape(-1).astype(np.float64)
         if not bias.any():
             continue
-        remedy = f"export with '--to lava' or '--flavor neurohw'"
+        remedy = "export with '--to lava' or '--flavor neurohw'"
         feeds = [s for s in net.predecessors(name)
                  if isinstance(net.nodes[s], (ir.Dense, ir.Conv2d))]
         if not feeds:
