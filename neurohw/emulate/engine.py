@@ -322,6 +322,9 @@ def _lif_params(pop: ir.LIFPopulation, profile) -> LIFParams:
         act_shift=profile.act_shift,
         half=1 << (profile.state_bits - 1),
         decay_bits=profile.decay_bits,
+        elif_lut=None if pop.elif_lut is None else pop.elif_lut.astype(np.int64),
+        elif_lo=int(pop.elif_lut_lo),
+        elif_shift=int(pop.elif_lut_shift),
     )
 
 
@@ -385,10 +388,11 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
     enough to repay loading it (:func:`choose_engine`).
     ``threads`` caps the threads of the compiled kernels (default: the free cores,
     re-measured during the run, see :class:`.fast.Threads`).
-    ``spill_dir`` (a directory): the recording buffers are ``.npy`` files there,
-    memory-mapped, instead of arrays in memory, so a long run or a big batch is
-    recorded in bounded memory; the returned arrays are views of those files (keep the
-    directory until they are written, e.g. by :func:`.runfile.write_run`).
+    ``spill_dir`` (a directory): the recordings are written to ``.npy`` files there
+    in blocks of steps (~8 MiB each) instead of kept in memory, so a long run or a big
+    batch is recorded in bounded memory; the returned arrays are read-only
+    memory-mapped views of those files (keep the directory until they are written,
+    e.g. by :func:`.runfile.write_run`, which reads them back a block at a time).
     """
     record = tuple(record)
     bad = sorted(set(record) - set(RECORDABLE_ALL))
@@ -524,19 +528,73 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
             result.events[k]["v_clip"] += st.counts[1]
     for var, bufs in rec_buf.items():
         for k, buf in bufs.items():
+            if isinstance(buf, _SpillRecorder):
+                buf = buf.finish()
             getattr(result, var)[k] = buf.transpose(1, 0, 2)  # a (B, T, n) view, no copy
     return result
 
 
-def _record_buffer(shape, dtype, spill_dir, name: str) -> np.ndarray:
-    """A zeroed ``(T, B, n)`` recording buffer: in memory, or a memory-mapped ``.npy``
-    file ``NAME.npy`` in ``spill_dir`` (the OS writes it back as the run proceeds)."""
+class _SpillRecorder:
+    """A ``(T, B, n)`` recording written to a ``(B, T, n)`` ``.npy`` file in blocks of steps.
+
+    ``rec[t] = row`` fills an in-memory block of about :attr:`BLOCK_BYTES`; a full
+    block is written to the file with one positioned write per sample (``os.pwrite``,
+    no memory map), so the recording never occupies more than one block of memory
+    however long the run, and the file is already in the run file's sample-major
+    order.  :meth:`finish` returns a ``(T, B, n)`` view of the file mapped read-only.
+    Steps are recorded in order, each once, as the emulator loop does."""
+
+    BLOCK_BYTES = 8 << 20
+
+    def __init__(self, path: str, shape, dtype):
+        import os
+
+        self.path, self.shape, self.dtype = path, tuple(shape), np.dtype(dtype)
+        T, B, n = self.shape
+        rows = self.BLOCK_BYTES // max(1, B * n * self.dtype.itemsize)
+        self.block = np.zeros((max(1, min(T, rows)), B, n), self.dtype)
+        self.t0 = 0
+        with open(path, "wb") as f:
+            np.lib.format.write_array_header_2_0(
+                f, {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                    "shape": (B, T, n)})
+            self.offset = f.tell()
+            f.truncate(self.offset + B * T * n * self.dtype.itemsize)
+        self.fd = os.open(path, os.O_WRONLY)
+
+    def __setitem__(self, t: int, row) -> None:
+        i = t - self.t0
+        if i >= self.block.shape[0]:
+            self._flush(self.block.shape[0])
+            i = t - self.t0
+        self.block[i] = row
+
+    def _flush(self, rows: int) -> None:
+        import os
+
+        T, B, n = self.shape
+        size = self.dtype.itemsize
+        for b in range(B):
+            data = np.ascontiguousarray(self.block[:rows, b]).tobytes()
+            os.pwrite(self.fd, data, self.offset + (b * T + self.t0) * n * size)
+        self.t0 += rows
+
+    def finish(self) -> np.ndarray:
+        import os
+
+        self._flush(self.shape[0] - self.t0)
+        os.close(self.fd)
+        return np.load(self.path, mmap_mode="r").transpose(1, 0, 2)
+
+
+def _record_buffer(shape, dtype, spill_dir, name: str):
+    """A zeroed ``(T, B, n)`` recording buffer in memory, or with ``spill_dir`` a
+    :class:`_SpillRecorder` writing ``NAME.npy`` there block by block."""
     if spill_dir is None:
         return np.zeros(shape, dtype)
     import os
 
-    path = os.path.join(os.fspath(spill_dir), f"{name}.npy")
-    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    return _SpillRecorder(os.path.join(os.fspath(spill_dir), f"{name}.npy"), shape, dtype)
 
 
 def _progress(it, total):

@@ -12,6 +12,7 @@ recording buffers spilled to disk (:func:`neurohw.emulate.run` with
 
 from __future__ import annotations
 
+import mmap
 import zipfile
 from typing import IO, Mapping, Union
 
@@ -56,5 +57,25 @@ def write_run(dest: Union[str, IO[bytes]], arrays: Mapping[str, np.ndarray],
                     continue
                 row = max(1, arr[0:1].nbytes)
                 step = max(1, _BLOCK_BYTES // row)
+                mm = _mapping(arr)
+                if mm is not None and hasattr(mmap, "MADV_RANDOM"):
+                    # no read-around: each block touches a few KiB per row of the file
+                    mm.madvise(mmap.MADV_RANDOM)
                 for i in range(0, arr.shape[0], step):
                     f.write(np.ascontiguousarray(arr[i:i + step]).tobytes())
+                    if mm is not None:  # drop the pages just read from this process
+                        mm.madvise(mmap.MADV_DONTNEED)
+
+
+def _mapping(arr: np.ndarray):
+    """The ``mmap`` behind a view of a read-only ``np.memmap``, else None.  Reading a
+    ``(B, T, n)`` view of a ``(T, B, n)`` file touches pages all over it; releasing
+    them after each block keeps the writer's resident memory to about one block."""
+    base = arr
+    while base is not None:
+        mm = getattr(base, "_mmap", None)
+        if mm is not None:
+            ok = isinstance(base, np.memmap) and base.mode == "r" and hasattr(mm, "madvise")
+            return mm if ok and hasattr(mmap, "MADV_DONTNEED") else None
+        base = base.base
+    return None
