@@ -195,9 +195,22 @@ class LIFPopulation(Node):
     trace_impulse: int = 0
     trace_decay: int = 0
     trace_mode: str = "additive"
+    # ELIF exponential term (docs/neuron-models.md): None, or an int32 table added to v
+    elif_lut: Optional[np.ndarray] = None
+    elif_lut_lo: int = 0
+    elif_lut_shift: int = 0
 
     def __post_init__(self):
         w = self.where
+        if self.elif_lut is not None:
+            lut = as_int_array(self.elif_lut, w, "elif_lut", lo=0, hi=(1 << 31) - 1)
+            if lut.ndim != 1 or not 1 <= lut.size <= 1 << 16:
+                raise ValidationError(f"{w}: elif_lut has shape {lut.shape}; expected 1-D with "
+                                      f"1..65536 entries")
+            object.__setattr__(self, "elif_lut", _frozen(lut))
+            object.__setattr__(self, "elif_lut_lo", as_int(self.elif_lut_lo, w, "elif_lut_lo"))
+            object.__setattr__(self, "elif_lut_shift", as_int(self.elif_lut_shift, w,
+                                                              "elif_lut_shift", lo=0, hi=31))
         shape = _shape(self.shape, w, "shape")
         object.__setattr__(self, "shape", shape)
         for p in NEURON_PARAMS + ("refract_delay",):
@@ -222,6 +235,11 @@ class LIFPopulation(Node):
     def has_refractory(self) -> bool:
         """True when some neuron has ``refract_delay > 1`` (at least one silent step)."""
         return bool(np.any(self.refract_delay > 1))
+
+    @property
+    def is_elif(self) -> bool:
+        """True when the population adds the ELIF table ``elif_lut`` to ``v`` (docs/neuron-models.md)."""
+        return self.elif_lut is not None
 
     @property
     def has_trace(self) -> bool:

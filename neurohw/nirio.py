@@ -145,6 +145,9 @@ def _extra_neuron_meta(pop: ir.LIFPopulation) -> Dict[str, Any]:
     if pop.has_trace:
         meta.update(trace_impulse=int(pop.trace_impulse), trace_decay=int(pop.trace_decay),
                     trace_mode=pop.trace_mode)
+    if getattr(pop, "is_elif", False):  # ELIF table (docs/neuron-models.md)
+        meta.update(elif_lut=np.asarray(pop.elif_lut, dtype=np.int32),
+                    elif_lut_lo=int(pop.elif_lut_lo), elif_lut_shift=int(pop.elif_lut_shift))
     return meta
 
 
@@ -549,6 +552,10 @@ def _convert_population(name, node, meta, ctx: _Context, where, last_resort):
             raise _Bad(f"{where}: trace_mode={meta['trace_mode']!r} is not one of "
                        f"{', '.join(ir.TRACE_MODES)}")
         values["trace_mode"] = mode
+    if "elif_lut" in meta:  # ELIF table (docs/neuron-models.md); the IR checks the ranges
+        values["elif_lut"] = _numbers(meta["elif_lut"], where, "elif_lut").reshape(-1)
+        for p in ("elif_lut_lo", "elif_lut_shift"):
+            values[p] = _scalar(_need(meta, p, where), where, p)
     return ir.LIFPopulation(name, shape=shape, **values)
 
 

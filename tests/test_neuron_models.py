@@ -210,3 +210,158 @@ def test_refractory_too_long_refused_and_trace_mapped():
     node = quantize(g, "loihi2", dt=1e-3).network.nodes["l1"]
     assert node.trace_mode == "set" and node.trace_impulse == 127
     assert node.trace_decay == round(4096 * (1 - math.exp(-0.1)))
+
+
+# ---------------------------------------------------------------------------
+# ELIF in integer form: the table in both engines, f-I curve, export refusal
+# ---------------------------------------------------------------------------
+def _trunc_mul(x, f):
+    p = x * f
+    return -((-p) >> 12) if p < 0 else p >> 12
+
+
+def _wrap(x, bits):
+    h = 1 << (bits - 1)
+    return ((x + h) % (1 << bits)) - h
+
+
+def _ref_ext_step(u, v, ref, a, du, dv, bias, vth, r, vmin, vmax, lut, lo, sh, loihi1):
+    """One extended step in plain Python ints (docs/loihi1.md, docs/neuron-models.md)."""
+    H = 1 << 23
+    k = (v - lo) >> sh
+    e = 0 if k < 0 else lut[min(k, len(lut) - 1)]
+    if loihi1:
+        q = _wrap(a << 6, 22)
+        u = _wrap(_trunc_mul(u, 4096 - (du + 1)) + q, 24)
+        vr = _trunc_mul(v, 4096 - dv) + _wrap(u + bias, 24) + e
+    else:
+        q = _wrap(a << 6, 32)
+        u = _wrap(_trunc_mul(u, 4096 - (du + 1)) + q, 32)
+        u = u - 2 * H if u > H else (u + 2 * H if u <= -H else u)
+        vr = _wrap(_trunc_mul(v, 4096 - dv) + u + bias + e, 32)
+    v = min(max(vr, vmin), vmax)
+    if ref > 0:
+        v = 0
+    s = v > (vth << 6)
+    if s:
+        v = 0
+    ref = max((r if s else ref) - 1, 0)
+    return u, v, ref, s
+
+
+@pytest.mark.parametrize("loihi1", [False, True])
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_elif_step_equals_plain_python(engine, loihi1):
+    from neurohw.emulate import fast
+    from neurohw.emulate.steps import LIFParams, LIFState, lif_step
+
+    if engine == "numba" and not fast.available():
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(7 + loihi1)
+    B, n = 3, 40
+    lut = rng.integers(0, 1 << 22, 300).astype(np.int64)
+    lut[-5:] = (1 << 31) - 1  # the largest entries overflow v (Lava: int32 wrap; Loihi 1: clip)
+    lo, sh = int(rng.integers(-(1 << 22), 0)), int(rng.integers(0, 16))
+    du = rng.integers(0, 4096, n)
+    dv = rng.integers(0, 4096, n)
+    bias = rng.integers(-(1 << 20), 1 << 20, n)
+    vth = rng.integers(0, 1 << 17, n)
+    r = rng.integers(0, 6, n)
+    vmin, vmax = -(1 << 21) + 1, (1 << 23) - 1
+    p = LIFParams(decay_u=4096 - (du + 1), decay_v=4096 - dv, bias=bias, vth_scaled=vth << 6,
+                  vmin=vmin, refract=r, loihi1=loihi1, dendrite_bits=22 if loihi1 else 32,
+                  elif_lut=lut, elif_lo=lo, elif_shift=sh)
+    u = rng.integers(-(1 << 23), 1 << 23, (B, n))
+    v = rng.integers(vmin, 1 << 23, (B, n))
+    ref = rng.integers(0, 3, (B, n))
+    u0, v0, ref0 = u.copy(), v.copy(), ref.copy()
+    for t in range(4):
+        a = rng.integers(-(1 << 16), 1 << 16, (B, n))
+        if engine == "numpy":
+            st, s = lif_step(LIFState(u, v, ref), a, p)
+            u, v, ref = st.u, st.v, st.ref
+        else:
+            stepper = fast.LIFStepper(p, u, v, ref)
+            s = stepper(a).copy()
+        for b in range(B):
+            for i in range(n):
+                got = _ref_ext_step(int(u0[b, i]), int(v0[b, i]), int(ref0[b, i]), int(a[b, i]),
+                                    int(du[i]), int(dv[i]), int(bias[i]), int(vth[i]), int(r[i]),
+                                    vmin, vmax, lut, lo, sh, loihi1)
+                u0[b, i], v0[b, i], ref0[b, i] = got[:3]
+                assert bool(s[b, i]) == got[3]
+        np.testing.assert_array_equal(u, u0)
+        np.testing.assert_array_equal(v, v0)
+        np.testing.assert_array_equal(ref, ref0)
+    # the table is in use: without it the step differs
+    plain = p._replace(elif_lut=None)
+    st, _ = lif_step(LIFState(u0.copy(), v0.copy(), ref0.copy()), a, plain)
+    assert not np.array_equal(st.v, lif_step(LIFState(u0, v0, ref0), a, p)[0].v)
+
+
+def _fi_graph(I, ext):
+    n = I.size
+    return nir.NIRGraph(nodes={
+        "in": nir.Input(input_type={"input": np.array([n])}),
+        "fc": nir.Affine(np.eye(n) * 0.1, I),
+        "lif": nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n),
+                       v_threshold=np.ones(n), v_reset=np.zeros(n), metadata={"neurohw": ext}),
+        "out": nir.Output(output_type={"output": np.array([n])})},
+        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")])
+
+
+@pytest.mark.parametrize("profile", ["loihi2", "loihi1"])
+@pytest.mark.parametrize("ext", [
+    {"model": "elif", "delta_t": 0.1, "theta_rh": 0.7},
+    {"model": "elif", "delta_t": 0.3, "theta_rh": 0.5, "refractory_s": 0.002},
+    {"model": "elif", "delta_t": 0.05, "theta_rh": 0.9, "lower_bound": -0.2},
+])
+def test_elif_f_i_curve_matches_float(profile, ext):
+    """Constant currents (the Affine bias), rate per current over 2500 steps of 0.2 ms:
+    the quantized ELIF's spike counts equal the float ELIF's within one spike or 5 %;
+    a plain LIF (no table) misses them (it is silent below the rheobase)."""
+    from neurohw.emulate import run
+    from neurohw.quantize import quantize
+
+    dt, T = 2e-4, 2500
+    I = np.linspace(0.3, 4.0, 24)
+    g = _fi_graph(I, ext)
+    fr = simulate(g, np.zeros((1, T, I.size)), dt).spikes["lif"][0].sum(axis=0).astype(np.int64)
+    model = quantize(g, profile, dt=dt)
+    pop = model.network.nodes["lif"]
+    assert pop.is_elif and pop.elif_lut.size <= 1024
+    assert any("ELIF: exp term" in s for s in model.all_notes())
+    L = model.latency["lif"]
+    counts = {}
+    for engine in ("numpy", "numba"):
+        chip = run(model.network, np.zeros((1, T + L, I.size), np.int64), engine=engine)
+        counts[engine] = chip.spikes["lif"][0, L:].sum(axis=0).astype(np.int64)
+    np.testing.assert_array_equal(counts["numpy"], counts["numba"])
+    cr = counts["numpy"]
+    assert fr.sum() > 300
+    d = np.abs(cr - fr)
+    assert np.all((d <= 1) | (d <= 0.05 * fr)), (fr, cr)
+    plain = dict(ext)
+    for k in ("model", "delta_t", "theta_rh"):
+        plain.pop(k)
+    m2 = quantize(_fi_graph(I, plain), profile, dt=dt)
+    c2 = run(m2.network, np.zeros((1, T + L, I.size), np.int64)).spikes["lif"][0, L:].sum(axis=0)
+    d2 = np.abs(c2.astype(np.int64) - fr)
+    assert not np.all((d2 <= 1) | (d2 <= 0.05 * fr))
+
+
+def test_elif_round_trip_and_lava_refusal(tmp_path):
+    from neurohw.backends.lava.graph import lava_graph_spec
+    from neurohw.nirio import read_network, write_network
+    from neurohw.quantize import quantize
+
+    g = _fi_graph(np.linspace(0.5, 2.0, 4), {"model": "elif", "delta_t": 0.1, "theta_rh": 0.7})
+    net = quantize(g, "loihi2", dt=1e-3).network
+    path = tmp_path / "elif.nir"
+    write_network(net, path)
+    back = read_network(path).nodes["lif"]
+    np.testing.assert_array_equal(back.elif_lut, net.nodes["lif"].elif_lut)
+    assert (back.elif_lut_lo, back.elif_lut_shift) == (net.nodes["lif"].elif_lut_lo,
+                                                      net.nodes["lif"].elif_lut_shift)
+    with pytest.raises(ValidationError, match=r"node 'lif': ELIF .* no matching fixed_pt process"):
+        lava_graph_spec(net)

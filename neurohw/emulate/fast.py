@@ -142,18 +142,28 @@ if _nb is not None:
         B, n = u.shape
         shift, half, dshift = prm[0], prm[1], prm[2]
         vmin, vmax, l1, dbits, has_ref, sbits = prm[3], prm[4], prm[5], prm[6], prm[7], prm[8]
+        # ELIF table (steps.elif_term): prm[9] = N (0: none), prm[10] = lo, prm[11] = shift,
+        # prm[12:12 + N] = the table
+        nlut, llo, lsh = prm[9], prm[10], prm[11]
         for b in _nb.prange(B):
             cw = 0
             cc = 0
             for i in range(n):
                 q = _wrap_bits(np.int64(a[b, i]) << shift, dbits)
+                e = np.int64(0)
+                if nlut > 0:
+                    k = (v[b, i] - llo) >> lsh
+                    if k >= 0:
+                        if k >= nlut:
+                            k = nlut - 1
+                        e = prm[12 + k]
                 if l1:
                     uraw = _decay(u[b, i], per[0, i], dshift) + q
                     uu = _wrap_bits(uraw, sbits)
                     u2raw = uu + per[2, i]
                     u2 = _wrap_bits(u2raw, sbits)
                     uw = 1 if (uu != uraw or u2 != u2raw) else 0
-                    raw = _decay(v[b, i], per[1, i], dshift) + u2
+                    raw = _decay(v[b, i], per[1, i], dshift) + u2 + e
                 else:
                     uu = _wrap32(_decay(u[b, i], per[0, i], dshift) + q)
                     uw = 0
@@ -163,7 +173,7 @@ if _nb is not None:
                     elif uu <= -half:
                         uu += 2 * half
                         uw = 1
-                    raw = _wrap32(_decay(v[b, i], per[1, i], dshift) + uu + per[2, i])
+                    raw = _wrap32(_decay(v[b, i], per[1, i], dshift) + uu + per[2, i] + e)
                 vv = raw
                 if vv > vmax:
                     vv = vmax
@@ -284,6 +294,10 @@ class LIFStepper:
                                  half - 1 if p.vmax is None else p.vmax,
                                  int(bool(p.loihi1)), p.dendrite_bits, int(has_ref),
                                  (2 * half).bit_length() - 1], np.int64)
+            lut = getattr(p, "elif_lut", None)
+            lut = np.zeros(0, np.int64) if lut is None else np.asarray(lut, np.int64)
+            self.prm = np.concatenate([self.prm, np.array(
+                [lut.size, getattr(p, "elif_lo", 0), getattr(p, "elif_shift", 0)], np.int64), lut])
             refract = p.refract if has_ref else 0
             self.per = np.ascontiguousarray(np.stack(
                 [np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))

@@ -54,12 +54,15 @@ class LIFParams(NamedTuple):
     refract: Optional[np.ndarray] = None
     loihi1: bool = False
     dendrite_bits: int = 32
+    elif_lut: Optional[np.ndarray] = None  # int64 (N,): ELIF table (docs/neuron-models.md)
+    elif_lo: int = 0
+    elif_shift: int = 0
 
     @property
     def extended(self) -> bool:
         """True when a rule beyond Lava's plain ``PyLifModelBitAcc`` applies."""
         return (self.loihi1 or self.refract is not None or self.dendrite_bits != 32
-                or self.vmin is not None or self.vmax is not None)
+                or self.vmin is not None or self.vmax is not None or self.elif_lut is not None)
 
 class LIFState(NamedTuple):
     """``u`` and ``v``, int64 arrays of shape ``(B, n)``; ``ref`` the refractory
@@ -141,9 +144,20 @@ def lif_step(state: LIFState, a_in, p: LIFParams, xp=np, events: bool = False):
     return LIFState(u, v), s
 
 
+def elif_term(v, lut, lo: int, shift: int, xp=np):
+    """The ELIF table's value for the step's starting ``v`` (int64): ``0`` where
+    ``v < lo``, else ``lut[min((v - lo) >> shift, N - 1)]`` (floor shift)."""
+    k = (v - lo) >> shift
+    e = lut[xp.clip(k, 0, lut.shape[0] - 1)]
+    return xp.where(k < 0, 0, e)
+
+
 def _lif_step_ext(state: LIFState, a_in, p: LIFParams, xp=np, events: bool = False):
-    """:func:`lif_step` with the Loihi 1 rules, [vmin, vmax] and refractory delays."""
+    """:func:`lif_step` with the Loihi 1 rules, [vmin, vmax], refractory delays and the
+    ELIF table (``p.elif_lut``: :func:`elif_term` of the starting ``v`` is added to the
+    sum that makes ``v``, inside Lava's int32 wrap)."""
     half = p.half
+    e = 0 if p.elif_lut is None else elif_term(state.v, p.elif_lut, p.elif_lo, p.elif_shift, xp)
     vmin = -(half - 1) if p.vmin is None else p.vmin
     vmax = half - 1 if p.vmax is None else p.vmax
     q = wrap_bits(a_in << p.act_shift, p.dendrite_bits, xp)
@@ -154,12 +168,12 @@ def _lif_step_ext(state: LIFState, a_in, p: LIFParams, xp=np, events: bool = Fal
         u2_raw = u + p.bias
         u2 = wrap_bits(u2_raw, state_bits, xp)
         u_wrapped = (u != u_raw) | (u2 != u2_raw)
-        v_raw = _decay(state.v, p.decay_v, p.decay_bits, xp) + u2
+        v_raw = _decay(state.v, p.decay_v, p.decay_bits, xp) + u2 + e
     else:
         u = wrap32(_decay(state.u, p.decay_u, p.decay_bits, xp) + q, xp)
         u_wrapped = (u > half) | (u <= -half)
         u = xp.where(u > half, u - 2 * half, xp.where(u <= -half, u + 2 * half, u))
-        v_raw = wrap32(_decay(state.v, p.decay_v, p.decay_bits, xp) + u + p.bias, xp)
+        v_raw = wrap32(_decay(state.v, p.decay_v, p.decay_bits, xp) + u + p.bias + e, xp)
     v = xp.clip(v_raw, vmin, vmax)
     v_clipped = v != v_raw
     ref = state.ref

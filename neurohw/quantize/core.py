@@ -395,6 +395,54 @@ def neuron_params(name: str, node, shape, dt: float, source: str = "graph",
                      ext=None if ext is None or ext.empty else ext)
 
 
+ELIF_LUT_SIZE = 1024
+"""Most entries of an ELIF table (``docs/neuron-models.md`` derives size, range and error)."""
+
+
+def elif_table(nm: NeuronMap, profile: HardwareProfile, where: str = "",
+               size: Optional[int] = None) -> Dict[str, object]:
+    """The ELIF exponential term as an integer table over the step's starting ``v``.
+
+    In chip units (``S`` the population's median voltage scale, ``a = dv / 2**decay_bits``
+    its median effective decay, ``D = S delta_t v_threshold``, ``th = S (theta_rh
+    v_threshold - v_shift)``) the term is ``E(v) = a D exp((v - th) / D)``.  The
+    table covers ``[lo, hi]``: ``hi = vth << vth_shift`` (a starting ``v`` never
+    exceeds it), ``lo = floor(th + D ln(0.5 / (a D)))`` where ``E = 0.5`` (below
+    it the term rounds to 0).  Bins are ``w = 2**shift`` wide, the smallest
+    power of two giving at most ``size`` (default :data:`ELIF_LUT_SIZE`) bins; entry ``k`` is
+    ``round(E(lo + k w + (w - 1) / 2))`` (the bin's middle), clipped to the state's
+    ``2**(state_bits-1) - 1``.  Error: ``|E_table - E| <= E (exp((w - 1) / (2 D)) - 1) + 0.5``.
+    Returns ``elif_lut``, ``elif_lut_lo``, ``elif_lut_shift`` and appends a note.
+    """
+    ext = nm.ext
+    size = ELIF_LUT_SIZE if size is None else int(size)
+    full = (1 << (profile.state_bits - 1)) - 1
+    S = float(np.median(nm.scale))
+    v_th_float = float(np.median(nm.v_threshold + nm.v_shift))
+    v_shift = float(np.median(nm.v_shift))
+    a = float(np.median(nm.alpha_v))
+    D = S * ext.delta_t * v_th_float
+    th = S * (ext.theta_rh * v_th_float - v_shift)
+    hi = int(np.max(nm.vth.astype(np.int64) << profile.vth_shift))
+    if a <= 0 or D <= 0:
+        raise ValidationError(f"{where}: model 'elif' needs a leak (dv > 0) and delta_t > 0")
+    lo = int(math.floor(th + D * math.log(0.5 / (a * D))))
+    lo = max(min(lo, hi), -full)
+    shift = 0
+    while ((hi - lo) >> shift) + 1 > size:
+        shift += 1
+    n = ((hi - lo) >> shift) + 1
+    w = 1 << shift
+    centers = lo + np.arange(n, dtype=np.float64) * w + (w - 1) / 2.0
+    arg = np.minimum((centers - th) / D, 60.0)
+    lut = np.minimum(np.rint(a * D * np.exp(arg)), full).astype(np.int64)
+    rel = math.exp((w - 1) / (2.0 * D)) - 1.0
+    nm.notes.append(f"ELIF: exp term as a {n}-entry table over v in [{lo}, {hi}] (bins of "
+                    f"{w}); error <= {rel:.2%} of the term + 0.5 chip units; "
+                    f"Delta_T={D:.6g}, theta_rh={th:.6g} chip units")
+    return {"elif_lut": lut.astype(np.int32), "elif_lut_lo": lo, "elif_lut_shift": shift}
+
+
 def extension_params(nm: NeuronMap, profile: HardwareProfile, dt: float,
                      source: str = "graph") -> Dict[str, object]:
     """The integer form of a population's float-side extension (``docs/neuron-models.md``).
@@ -421,8 +469,7 @@ def extension_params(nm: NeuronMap, profile: HardwareProfile, dt: float,
         return out
     where = f"{source}: node '{nm.name}' ({nm.kind})"
     if ext.is_elif:
-        raise ValidationError(f"{where}: metadata neurohw.model='elif' has no integer form yet "
-                              f"(supported: lif)")
+        out.update(elif_table(nm, profile, where))
     steps = ext.refractory_steps(dt)
     if steps > 0:
         r = steps + 1

@@ -95,6 +95,10 @@ def check_lava_profile(profile) -> None:
 def check_lava_lif(pop: ir.LIFPopulation, profile) -> None:
     """Refuse what Lava 0.10's fixed_pt LIF cannot compute: refractory delays (its only
     refractory LIF is floating point) and [vmin, vmax] other than +-(2**23 - 1)."""
+    if getattr(pop, "is_elif", False):
+        raise ValidationError(
+            f"node '{pop.name}': ELIF (an exponential table added to v, docs/neuron-models.md); "
+            f"Lava 0.10 has no matching fixed_pt process")
     if pop.has_refractory:
         raise ValidationError(
             f"node '{pop.name}': refract_delay={int(pop.refract_delay.max())} > 1; Lava 0.10 has "
