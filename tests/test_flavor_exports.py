@@ -200,7 +200,12 @@ def test_trained_model_exports_give_the_chip_accuracy(tmp_path, capsys):
     from neurohw.quantize.report import evaluate
     from test_sources import _task, _train_snntorch
 
-    net = _train_snntorch("zero", epochs=12)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: threads only add contention
+    try:
+        net = _train_snntorch("zero", epochs=12)
+    finally:
+        torch.set_num_threads(threads)
     nir.write(tmp_path / "m.nir", export_to_nir(net, torch.zeros(16)))
     x, y = _task(np.random.default_rng(99), 64)
     model = quantize(tmp_path / "m.nir", source="snntorch", reset="zero", reset_delay=False,
@@ -222,3 +227,48 @@ def test_trained_model_exports_give_the_chip_accuracy(tmp_path, capsys):
         xp = np.concatenate([xi[b], np.zeros((lat, xi.shape[2]), np.int64)])
         got = run_netx(rep.path, xp, rep)[pop][model.latency[pop]:]
         assert np.array_equal(got, ev.chip_spikes[pop][b]), b
+
+
+def test_snntorch_conv_model_with_default_bias_exports_to_both(tmp_path):
+    """A real snnTorch CNN (Conv2d with PyTorch's default bias, Flatten(start_dim=-3)) quantized
+    and exported: both flavors load and their readout counts are the chip's within 15 %."""
+    import nir
+    import snntorch as snn
+    from snntorch.export_nir import export_to_nir
+
+    from neurohw.quantize import quantize
+    from neurohw.quantize.report import evaluate
+
+    torch.manual_seed(1)
+    rng = np.random.default_rng(1)
+    shape = (3, 6, 6)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3, padding=1),
+        snn.Leaky(beta=torch.full(shape, 0.7), threshold=torch.full(shape, 0.5), init_hidden=True,
+                  reset_mechanism="zero"),
+        torch.nn.Flatten(start_dim=-3),
+        torch.nn.Linear(108, 4),
+        snn.Leaky(beta=torch.full((4,), 0.8), threshold=torch.full((4,), 0.5), init_hidden=True,
+                  output=True, reset_mechanism="zero"))
+    with torch.no_grad():
+        net[0].weight.mul_(2)
+    assert net[0].bias.abs().sum() > 0
+    nir.write(tmp_path / "cnn.nir", export_to_nir(net, torch.zeros(1, 6, 6)))
+    x = (rng.random((8, 30, 1, 6, 6)) < 0.4).astype(np.float32)
+    model = quantize(tmp_path / "cnn.nir", source="snntorch", reset="zero", reset_delay=False,
+                     calibrate=x.reshape(8, 30, -1))
+    ev = evaluate(model, x.reshape(8, 30, -1))
+    chip = ev.chip_spikes[ev.readout].sum(axis=(0, 1)).astype(float)
+    assert chip.sum() >= 50
+    for flavor in ("snntorch", "norse"):
+        module = load(flavor, export_nir(model.network, tmp_path / f"cnn.{flavor}.nir", flavor=flavor))
+        state, outs = None, []
+        with torch.no_grad():
+            for t in range(x.shape[1]):
+                out, state = module(torch.from_numpy(x[:, t]), state)  # (B, C, H, W) images
+                outs.append(out.numpy())
+        got = np.stack(outs, axis=1)
+        assert got.shape == (8, 30, 4)
+        counts = (got > 0).sum(axis=(0, 1)).astype(float)
+        assert abs(counts.sum() - chip.sum()) <= 0.15 * chip.sum(), (flavor, counts, chip)
+        assert np.corrcoef(counts, chip)[0, 1] > 0.9, (flavor, counts, chip)

@@ -97,9 +97,9 @@ def float_nir_graph(net: ir.Network, flavor: str):
         if isinstance(node, ir.Flatten):
             # NIR's dims exclude the batch; both importers build torch.nn.Flatten(start, end)
             # on batched tensors, so dim 0 would flatten the batch
-            end = int(node.end_dim)
+            start, end = int(node.start_dim), int(node.end_dim)  # negative: from the end
             nodes[name] = nir.Flatten(input_type={"input": np.array(node.input_shape)},
-                                      start_dim=int(node.start_dim) + 1,
+                                      start_dim=start + 1 if start >= 0 else start,
                                       end_dim=end + 1 if end >= 0 else end)
     for name, pop in net.populations.items():
         # the dequantized view for the importer's own time step (per neuron)
