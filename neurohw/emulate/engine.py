@@ -345,10 +345,11 @@ def numba_available() -> bool:
 
 
 #: Cost model of :func:`choose_engine` in seconds, fitted on the 2-core VM of
-#: docs/performance.md: loading numba and the cached kernels in a fresh process, the
-#: same when numba is already loaded, and per step: numpy ~45 us per population and
-#: ~20 us per projection plus ~40 ns per neuron-sample; the compiled kernels ~4 us
-#: per node plus ~2 ns per neuron-sample.
+#: docs/performance.md (100-100-10 net, batches 1 and 256): loading numba and the
+#: cached kernels in a fresh process (~0.15 s import + ~0.3 s cache loads), the same
+#: when the kernels are already loaded, and per step: numpy ~18 us per population and
+#: ~7 us per projection plus ~13 ns per neuron-sample; the compiled kernels ~2 us per
+#: node plus ~3.5 ns per neuron-sample.
 _NUMBA_LOAD_S, _NUMBA_WARM_S = 0.45, 0.05
 
 
@@ -365,9 +366,9 @@ def choose_engine(net: ir.Network, batch: int, steps: int) -> str:
     n_proj = len(net.of_type((ir.Dense, ir.Sparse, ir.Conv2d, ir.SumPool2d)))
     neurons = sum(p.size for p in pops.values())
     work = float(batch) * neurons
-    numpy_s = steps * (45e-6 * len(pops) + 20e-6 * n_proj + 40e-9 * work)
+    numpy_s = steps * (18e-6 * len(pops) + 7e-6 * n_proj + 13e-9 * work)
     load = _NUMBA_WARM_S if "neurohw.emulate.fast" in sys.modules else _NUMBA_LOAD_S
-    numba_s = load + steps * (4e-6 * (len(pops) + n_proj) + 2e-9 * work)
+    numba_s = load + steps * (2e-6 * (len(pops) + n_proj) + 3.5e-9 * work)
     return "numba" if numba_s < numpy_s else "numpy"
 
 
