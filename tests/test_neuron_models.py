@@ -365,3 +365,18 @@ def test_elif_round_trip_and_lava_refusal(tmp_path):
                                                       net.nodes["lif"].elif_lut_shift)
     with pytest.raises(ValidationError, match=r"node 'lif': ELIF .* no matching fixed_pt process"):
         lava_graph_spec(net)
+
+
+def test_report_shows_spike_time_error():
+    from neurohw.quantize import quantize
+    from neurohw.quantize.report import evaluate, format_report
+
+    g = _two_layer(1, {"model": "elif", "delta_t": 0.2, "theta_rh": 0.6, "refractory_s": 0.002})
+    rng = np.random.default_rng(5)
+    x = (rng.random((3, 60, 12)) < 0.3).astype(np.float64)
+    model = quantize(g, "loihi2", dt=1e-3, calibrate=x)
+    ev = evaluate(model, x)
+    err = ev.layers["l1"]["spike_time_err"]
+    assert 0 <= err < 1.0  # chip spikes within a step of the float ELIF's on average
+    text = format_report(model, ev)
+    assert "neuron models" in text and "elif, refractory" in text

@@ -18,6 +18,10 @@ Per population it reports:
   (sample, neuron) pairs that spike in both, and ``first_spike_abs`` its
   mean absolute value (steps);
 * ``bin_agreement`` -- fraction of (sample, step, neuron) bins equal;
+* ``spike_time_err`` -- for populations with the float-side extension
+  (ELIF, refractory period, ``docs/neuron-models.md``): the mean absolute
+  difference (steps) between the k-th float and the k-th chip spike of each
+  (sample, neuron), over the first ``min`` of the two counts;
 * ``u_wraps`` / ``v_clips`` -- wrap and saturation events of the ``state_bits``-wide
   state in the chip run;
 
@@ -99,6 +103,18 @@ def _first(s: np.ndarray) -> np.ndarray:
     return np.where(any_, s.argmax(axis=1), -1)
 
 
+def _spike_time_err(fs: np.ndarray, cs: np.ndarray) -> float:
+    """Mean |t_chip - t_float| (steps) of the k-th spikes paired in order, per (sample,
+    neuron), ``fs``/``cs`` ``(B, T, n)``; nan when no pair exists."""
+    tot, cnt = 0.0, 0
+    for b, i in zip(*np.nonzero(fs.any(axis=1) & cs.any(axis=1))):
+        tf, tc = np.flatnonzero(fs[b, :, i]), np.flatnonzero(cs[b, :, i])
+        k = min(tf.size, tc.size)
+        tot += float(np.abs(tc[:k] - tf[:k]).sum())
+        cnt += k
+    return tot / cnt if cnt else float("nan")
+
+
 def evaluate(model, x, labels=None, progress: bool = False) -> Evaluation:
     """Compare the float reference and the chip emulation on spike input ``x`` ``(B, T, n_in)``."""
     net = model.network
@@ -150,6 +166,8 @@ def evaluate(model, x, labels=None, progress: bool = False) -> Evaluation:
                 first_spike_abs=float(np.abs(shift).mean()) if shift.size else float("nan"),
                 bin_agreement=float((fs == cs).mean()),
             )
+            if getattr(nm, "ext", None) is not None:
+                row["spike_time_err"] = _spike_time_err(fs, cs)
         layers[name] = row
     ev = Evaluation(layers, readout=readout_pop, num_samples=B, num_steps=T,
                     float_spikes=fspk, chip_spikes=cs_all, chip_v=cv_all, float_v=fv)
@@ -311,6 +329,17 @@ def format_report(model, ev: Optional[Evaluation] = None) -> str:
             row += (f"{_f(r.get('count_corr'), '{:.3f}'):>7}{rates:>14}"
                     f"{_f(r.get('first_spike_shift'), '{:+.2f}'):>10}{r['u_wraps']:>7}{r['v_clips']:>7}")
         lines.append(row)
+    ext = [(n, nm) for n, nm in model.neurons.items() if getattr(nm, "ext", None) is not None]
+    if ext:  # float-side extension (docs/neuron-models.md)
+        lines += ["", "neuron models (metadata neurohw; spike-time error: mean |t_chip - t_float| "
+                      "of the k-th spikes, steps)"]
+        for name, nm in ext:
+            e = nm.ext
+            what = [e.model] + (["refractory"] if e.refractory_s else []) + \
+                (["lower_bound"] if e.lower_bound is not None else []) + \
+                (["trace"] if e.trace is not None else [])
+            err = "-" if ev is None else _f(ev.layers[name].get("spike_time_err"), "{:.2f}")
+            lines.append(f"  {name:<14}{', '.join(what):<36}{err:>8}")
     k = getattr(model, "neuron_types", None)
     lines += ["", f"neuron parameter sets (neuron_types={'per distinct float set' if k is None else k}; "
                   f"relative error max/mean in %)",
