@@ -64,6 +64,8 @@ class SparseProj:
         bound = int(row_abs.max(initial=0)) * payload
         self.needs_wrap = (bound << max(self.exp, 0)) >= (1 << 31)
         self.exact_f64 = bound < _EXACT_F64
+        # every partial sum of the compiled kernel fits int32 when the bound does
+        self.acc_dtype = np.int32 if bound < (1 << 31) else np.int64
         if node.delay is None:
             self.max_delay = 0
         else:
@@ -86,7 +88,12 @@ class SparseProj:
         self.buf = np.zeros((batch, self.max_delay + 1, n_out), dtype=np.int64)
         self.head = self.buf[:, 0]
         self.kernel = None
+        self.parts = None  # per-thread buffers of the single-sample kernel
+        self.threads = 1
         if use_numba:
+            import numba
+
+            self.threads = int(numba.get_num_threads())
             from . import _sparse_numba
 
             self.kernel = _sparse_numba
@@ -110,9 +117,12 @@ class SparseProj:
         """int64 ``(B, n_rows)``: the weighted sums of this step's input ``s_in`` (B, n_in)."""
         B = s_in.shape[0]
         if self.kernel is not None:
-            out = np.zeros((B, self.n_rows), np.int64)
-            self.kernel.scatter(np.ascontiguousarray(s_in), self.cptr, self.crow, self.cval, out)
-            return out
+            out = np.zeros((B, self.n_rows), self.acc_dtype)
+            if B == 1 and self.parts is None and self.threads > 1:
+                self.parts = np.zeros((self.threads, self.n_rows), self.acc_dtype)
+            self.kernel.scatter(np.ascontiguousarray(s_in), self.cptr, self.crow, self.cval, out,
+                                self.parts if B == 1 else None)
+            return out.astype(np.int64) if self.acc_dtype != np.int64 else out
         out = np.zeros((B, self.n_rows), np.int64)
         for b in range(B):
             x = s_in[b]
