@@ -194,3 +194,14 @@ def test_serial_and_parallel_kernels_are_cached_apart():
         names = [k.py_func.__qualname__ for k in pair]
         assert names[0] != names[1] and names[0].endswith("_serial")
         assert [k.targetoptions.get("parallel") for k in pair] == [False, True]
+
+
+def test_auto_engine_compiles_big_networks_even_for_few_steps():
+    """Many synapses make numpy's per-step matrix products dominate: 10k neurons and
+    30 M synapses pick the compiled engine for 200 single-sample steps."""
+    if not numba_available():
+        pytest.skip("numba not installed")
+    from neurohw.bench import bench_network
+
+    assert choose_engine(bench_network((1000, 5000, 5000)), 1, 200) == "numba"
+    assert choose_engine(bench_network((100, 100, 10)), 1, 100) == "numpy"

@@ -349,7 +349,10 @@ def numba_available() -> bool:
 #: cached kernels in a fresh process (~0.15 s import + ~0.3 s cache loads), the same
 #: when the kernels are already loaded, and per step: numpy ~18 us per population and
 #: ~7 us per projection plus ~13 ns per neuron-sample; the compiled kernels ~2 us per
-#: node plus ~3.5 ns per neuron-sample.
+#: node plus ~3.5 ns per neuron-sample.  Dense synapses: numpy reads every weight
+#: each step (~0.5 ns per synapse, memory-bound, plus ~0.05 ns per synapse-sample of
+#: BLAS work); the compiled engine adds the rows of the inputs that spiked (~0.15 ns
+#: per added weight, ~0.015 ns per synapse-sample at the 10 % rates it is fitted on).
 _NUMBA_LOAD_S, _NUMBA_WARM_S = 0.45, 0.05
 
 
@@ -366,9 +369,12 @@ def choose_engine(net: ir.Network, batch: int, steps: int) -> str:
     n_proj = len(net.of_type((ir.Dense, ir.Sparse, ir.Conv2d, ir.SumPool2d)))
     neurons = sum(p.size for p in pops.values())
     work = float(batch) * neurons
-    numpy_s = steps * (18e-6 * len(pops) + 7e-6 * n_proj + 13e-9 * work)
+    syn = float(sum(n.weight.size for n in net.of_type(ir.Dense).values()))
+    numpy_s = steps * (18e-6 * len(pops) + 7e-6 * n_proj + 13e-9 * work
+                       + syn * (0.5e-9 + 0.05e-9 * batch))
     load = _NUMBA_WARM_S if "neurohw.emulate.fast" in sys.modules else _NUMBA_LOAD_S
-    numba_s = load + steps * (2e-6 * (len(pops) + n_proj) + 3.5e-9 * work)
+    numba_s = load + steps * (2e-6 * (len(pops) + n_proj) + 3.5e-9 * work
+                              + 0.015e-9 * syn * batch)
     return "numba" if numba_s < numpy_s else "numpy"
 
 
