@@ -380,3 +380,24 @@ def test_report_shows_spike_time_error():
     assert 0 <= err < 1.0  # chip spikes within a step of the float ELIF's on average
     text = format_report(model, ev)
     assert "neuron models" in text and "elif, refractory" in text
+
+
+def test_extension_survives_a_nir_file_and_bad_values_name_the_file(tmp_path):
+    from neurohw.validate import read_float_nir
+
+    ext = {"model": "elif", "delta_t": 0.1, "theta_rh": 0.7, "refractory_s": 0.002,
+           "trace": {"tau_s": 0.01, "mode": "multiplicative", "scale": 2.0}}
+    g, _ = _graph(3, 2, ext)
+    path = tmp_path / "ok.nir"
+    nir.write(path, g)
+    x = np.zeros((40, 3))
+    x[::3] = 1.0
+    a = simulate(g, x, 1e-3, record=("spikes", "v", "trace"))
+    b = simulate(read_float_nir(path), x, 1e-3, record=("spikes", "v", "trace"))
+    for rec in ("spikes", "v", "trace"):
+        np.testing.assert_array_equal(getattr(a, rec)["lif"], getattr(b, rec)["lif"])
+    g, _ = _graph(3, 2, {"trace": {"tau_s": -1.0}})
+    bad = tmp_path / "bad.nir"
+    nir.write(bad, g)
+    with pytest.raises(ValidationError, match=r"bad.nir.*'lif'.*trace.tau_s=-1 is outside"):
+        read_float_nir(bad)
