@@ -378,3 +378,39 @@ def test_quantizer_emits_sparse_for_large_mostly_zero_weights():
     # half dense: stays Dense
     dense_model = quantize(_float_net(rng, n_in, n_h, 2 * SPARSE_DENSITY), "loihi2", dt=1e-3)
     assert isinstance(dense_model.network.nodes["fc1"], ir.Dense)
+
+
+# ---------------------------------------------------------------------------
+# scale: 1M neurons, 100M synapses
+# ---------------------------------------------------------------------------
+def _scale(n, fan, steps, engine="numba"):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("scale_sparse.py")
+    out = subprocess.run([sys.executable, str(script), str(n), str(fan), str(steps), engine],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_scale_script_small_and_engines_agree():
+    """The scale network (a recurrent Sparse) gives the same spikes in both engines."""
+    from scale_sparse import build
+
+    net = build(3000, 50)
+    x = (np.random.default_rng(1).random((12, 1)) < 0.5).astype(np.int8)
+    a = emulate(net, x, record=("spikes", "v"), engine="numpy")
+    b = emulate(net, x, record=("spikes", "v"), engine="numba")
+    assert a.spikes["pop"].sum() > 0
+    assert_same(a, b)
+
+
+@pytest.mark.slow
+def test_one_million_neurons_hundred_million_synapses():
+    """issue 13 item 4: >= 5 steps/s in <= 6 GiB (whole process, numba engine)."""
+    got = _scale(1_000_000, 100, 20)
+    assert got["synapses"] > 99_900_000 and got["spike_rate"] > 0.01
+    assert got["peak_rss_gib"] <= 6.0, got
+    assert got["steps_per_s"] >= 5.0, got
