@@ -3,6 +3,7 @@ trace, ELIF) in the float reference, checked against plain per-step loops writte
 from shared/NEURON_MODELS.md's equations; validation errors."""
 
 import math
+from pathlib import Path
 
 import nir
 import numpy as np
@@ -401,3 +402,17 @@ def test_extension_survives_a_nir_file_and_bad_values_name_the_file(tmp_path):
     nir.write(bad, g)
     with pytest.raises(ValidationError, match=r"bad.nir.*'lif'.*trace.tau_s=-1 is outside"):
         read_float_nir(bad)
+
+
+def test_example_figures_script_runs(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    import runpy
+
+    mod = runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "neuron_models.py"))
+    mod["main"](tmp_path)
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert names == sorted(f"neuron-{k}.png" for k in mod["MODELS"])
+    out = capsys.readouterr().out
+    for line in out.strip().splitlines():  # same spike counts, float and chip
+        parts = line.split()
+        assert parts[2] == parts[4], line
