@@ -631,31 +631,43 @@ def scale_caps(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareProf
     """Per population, the largest ``S_i`` the weight and bias mantissas can express.
 
     ``S_i g_i |A_ij| / 2**act_shift <= w_max 2**e_max`` for every incoming weight and
-    ``S_i |b_i| <= bias_max 2**bias_exp_max`` for the constant input.
+    ``S_i |b_i| <= bias_max 2**bias_exp_max`` for the constant input.  Where the
+    profile wraps the dendritic sum to fewer than 32 bits (``loihi1``: 22), also
+    ``S_i g_i sum_j |A_ij| <= 2**(dendrite_bits - 1) - 1`` (summed over every
+    incoming projection, binary spikes): one step's input cannot wrap.
     """
     from .calibrate import float_bias
 
     top = profile.weight_range("excitatory")[1]
     w_hi = top * 2.0 ** limits(profile, constraints, "weight_exp")[1]
     b_hi = profile.range_of("bias_mant")[1] * 2.0 ** limits(profile, constraints, "bias_exp")[1]
+    dbits = int(getattr(profile, "dendrite_bits", 32))
     caps = {}
     for name, m in maps.items():
         wmax = np.zeros(m.size)
+        wsum = np.zeros(m.size)  # sum_j |A_ij| over every incoming path
         for p in fg.paths:
             if p.dst != name:
                 continue
             if p.kind == "dense":
                 wmax = np.maximum(wmax, np.abs(p.A).max(axis=1, initial=0.0))
+                wsum = wsum + np.abs(p.A).sum(axis=1)
             else:
                 w = p.conv["weight"]
                 per_ch = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
                 hw = int(np.prod(p.conv["out_shape"][1:]))
                 wmax = np.maximum(wmax, np.repeat(per_ch, hw))
+                wsum = wsum + np.repeat(np.abs(w.reshape(w.shape[0], -1)).sum(axis=1), hw)
         with np.errstate(divide="ignore"):
             cw = np.where(wmax * m.gain > 0, 2.0**profile.act_shift * w_hi / (wmax * m.gain), np.inf)
             b = np.abs(float_bias(fg, m))
             cb = np.where(b > 0, b_hi / b, np.inf)
-        caps[name] = np.minimum(cw, cb)
+        cap = np.minimum(cw, cb)
+        if dbits < 32:
+            with np.errstate(divide="ignore"):
+                cd = np.where(wsum * m.gain > 0, ((1 << (dbits - 1)) - 1) / (wsum * m.gain), np.inf)
+            cap = np.minimum(cap, cd)
+        caps[name] = cap
     return caps
 
 
