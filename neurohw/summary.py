@@ -121,8 +121,9 @@ def _bit_usage(net, profile: HardwareProfile) -> Dict[str, List[Dict[str, Any]]]
                  "range": [profile.weight_exp_min, profile.weight_exp_max]},
             ]
             if isinstance(node, (ir.Dense, ir.Sparse)) and node.delay is not None:
-                d = int(node.delay.max())
-                items.append({"param": "delay", "value": [int(node.delay.min()), d],
+                dl = node.delay.data if isinstance(node, ir.Sparse) else node.delay  # stored only
+                d = int(dl.max(initial=0))
+                items.append({"param": "delay", "value": [int(dl.min()) if dl.size else 0, d],
                               "used": bits_unsigned(d),
                               "available": bits_unsigned(profile.delay_max_steps),
                               "signed": False})

@@ -414,3 +414,26 @@ def test_one_million_neurons_hundred_million_synapses():
     assert got["synapses"] > 99_900_000 and got["spike_rate"] > 0.01
     assert got["peak_rss_gib"] <= 6.0, got
     assert got["steps_per_s"] >= 5.0, got
+
+
+def test_mapper_refuses_sparse_instead_of_ignoring_it():
+    from neurohw.mapping.plan import plan
+
+    inp, pop = ir.InputNode("in", (4,)), ir.LIFPopulation("p", (3,))
+    w = ir.Sparse("w", weight=sp.csr_matrix(np.eye(3, 4, dtype=np.int32)))
+    net = nh.Network({"in": inp, "w": w, "p": pop}, [("in", "w"), ("w", "p")], "loihi2")
+    with pytest.raises(ValidationError, match="node 'w': Sparse projections are not mapped yet"):
+        plan(net)
+
+
+def test_inspect_reports_a_sparse_projection(tmp_path, capsys):
+    from neurohw.cli import main
+    from neurohw.nirio import write_network
+
+    inp, pop = ir.InputNode("in", (4,)), ir.LIFPopulation("p", (3,), vth=3)
+    w = ir.Sparse("w", weight=sp.csr_matrix(np.eye(3, 4, dtype=np.int32) * 4), delay=2)
+    net = nh.Network({"in": inp, "w": w, "p": pop}, [("in", "w"), ("w", "p")], "loihi2")
+    path = write_network(net, tmp_path / "s.nir")
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "3 synapses" in out and "weight=4..4" in out and "delay=2..2" in out
