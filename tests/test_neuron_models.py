@@ -364,6 +364,12 @@ def test_elif_round_trip_and_lava_refusal(tmp_path):
                                                       net.nodes["lif"].elif_lut_shift)
     with pytest.raises(ValidationError, match=r"node 'lif': ELIF .* no matching fixed_pt process"):
         lava_graph_spec(net)
+    from neurohw.export.netx import export_netx
+
+    out = tmp_path / "elif.net"
+    with pytest.raises(ValidationError, match=r"node 'lif': ELIF .* no matching fixed_pt process"):
+        export_netx(net, out)
+    assert not out.exists()
 
 
 def test_report_shows_spike_time_error():
