@@ -437,3 +437,21 @@ def test_inspect_reports_a_sparse_projection(tmp_path, capsys):
     assert main(["inspect", str(path)]) == 0
     out = capsys.readouterr().out
     assert "3 synapses" in out and "weight=4..4" in out and "delay=2..2" in out
+
+
+@pytest.mark.lava
+def test_int32_overflow_bit_exact_in_lava():
+    """24-bit payloads, full-size weights, exponent 7: sums beyond int32 wrap as in Lava."""
+    from neurohw.emulate.sparse import SparseProj
+
+    rng = np.random.default_rng(9)
+    net = spiking_network(9, recurrent=False, delays=False)
+    s_net, _ = sparsified(net, rng, density=0.9, graded=24, overflow=True)
+    x = random_input(s_net, rng, (15,))
+    node = s_net.nodes["dense0"]
+    proj = SparseProj(node, s_net.profile, 1)
+    assert proj.needs_wrap
+    # at least one step's sum really leaves int32 (so the wrap is exercised)
+    sums = np.array([np.abs(proj.sums(x[t][None].astype(np.int64))).max() for t in range(15)])
+    assert (sums.astype(object) << node.weight_exp).max() >= 2**31
+    assert_lava_matches(s_net, x)
