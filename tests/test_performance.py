@@ -205,3 +205,33 @@ def test_auto_engine_compiles_big_networks_even_for_few_steps():
 
     assert choose_engine(bench_network((1000, 5000, 5000)), 1, 200) == "numba"
     assert choose_engine(bench_network((100, 100, 10)), 1, 100) == "numpy"
+
+
+def test_probing_threads_and_spilled_recording_match_lava(tmp_path, monkeypatch):
+    """Row 0 of a 16-sample compiled run that switches serial/parallel kernels every
+    few steps and spills its recording to disk equals real Lava on that sample."""
+    if not numba_available():
+        pytest.skip("numba not installed")
+    from neurohw.backends.lava import run_lava
+    from neurohw.emulate import fast
+    from neurohw.profiles import LOIHI1_LAVA
+
+    class Probing(fast.Threads):
+        WINDOW, PERIOD = 2, 5
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.n, self.adaptive = 2, True
+
+    monkeypatch.setattr(fast, "Threads", Probing)
+    rng = np.random.default_rng(13)
+    net = random_network(rng, LOIHI1_LAVA, conv=False, delays=True)
+    n = net.nodes["input"].shape[0]
+    x = (rng.random((16, 40, n)) < 0.4).astype(np.int8)
+    rec = ("spikes", "v", "u")
+    emu = run(net, x, record=rec, engine="numba", spill_dir=tmp_path)
+    lava = run_lava(net, x[0], record=rec)
+    for var in rec:
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(emu, var)[p][0], getattr(lava, var)[p],
+                                          err_msg=f"{p}.{var}")
