@@ -298,24 +298,31 @@ def test_elif_step_equals_plain_python(engine, loihi1):
     assert not np.array_equal(st.v, lif_step(LIFState(u0, v0, ref0), a, p)[0].v)
 
 
-def _fi_graph(I, ext):
+def _fi_graph(I, ext, cuba=False):
     n = I.size
+    if cuba:  # per-neuron thresholds, a synaptic filter
+        lif = nir.CubaLIF(tau_syn=np.full(n, 0.005), tau_mem=np.full(n, 0.02), r=np.ones(n),
+                          v_leak=np.zeros(n), v_threshold=np.linspace(0.8, 1.2, n),
+                          v_reset=np.zeros(n), metadata={"neurohw": ext})
+    else:
+        lif = nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n),
+                      v_threshold=np.ones(n), v_reset=np.zeros(n), metadata={"neurohw": ext})
     return nir.NIRGraph(nodes={
         "in": nir.Input(input_type={"input": np.array([n])}),
         "fc": nir.Affine(np.eye(n) * 0.1, I),
-        "lif": nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n),
-                       v_threshold=np.ones(n), v_reset=np.zeros(n), metadata={"neurohw": ext}),
+        "lif": lif,
         "out": nir.Output(output_type={"output": np.array([n])})},
         edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")])
 
 
 @pytest.mark.parametrize("profile", ["loihi2", "loihi1"])
-@pytest.mark.parametrize("ext", [
-    {"model": "elif", "delta_t": 0.1, "theta_rh": 0.7},
-    {"model": "elif", "delta_t": 0.3, "theta_rh": 0.5, "refractory_s": 0.002},
-    {"model": "elif", "delta_t": 0.05, "theta_rh": 0.9, "lower_bound": -0.2},
+@pytest.mark.parametrize("ext,cuba", [
+    ({"model": "elif", "delta_t": 0.1, "theta_rh": 0.7}, False),
+    ({"model": "elif", "delta_t": 0.3, "theta_rh": 0.5, "refractory_s": 0.002}, False),
+    ({"model": "elif", "delta_t": 0.05, "theta_rh": 0.9, "lower_bound": -0.2}, False),
+    ({"model": "elif", "delta_t": 0.1, "theta_rh": 0.7}, True),
 ])
-def test_elif_f_i_curve_matches_float(profile, ext):
+def test_elif_f_i_curve_matches_float(profile, ext, cuba):
     """Constant currents (the Affine bias), rate per current over 2500 steps of 0.2 ms:
     the quantized ELIF's spike counts equal the float ELIF's within one spike or 5 %;
     a plain LIF (no table) misses them (it is silent below the rheobase)."""
@@ -324,7 +331,7 @@ def test_elif_f_i_curve_matches_float(profile, ext):
 
     dt, T = 2e-4, 2500
     I = np.linspace(0.3, 4.0, 24)
-    g = _fi_graph(I, ext)
+    g = _fi_graph(I, ext, cuba)
     fr = simulate(g, np.zeros((1, T, I.size)), dt).spikes["lif"][0].sum(axis=0).astype(np.int64)
     model = quantize(g, profile, dt=dt)
     pop = model.network.nodes["lif"]
@@ -343,7 +350,7 @@ def test_elif_f_i_curve_matches_float(profile, ext):
     plain = dict(ext)
     for k in ("model", "delta_t", "theta_rh"):
         plain.pop(k)
-    m2 = quantize(_fi_graph(I, plain), profile, dt=dt)
+    m2 = quantize(_fi_graph(I, plain, cuba), profile, dt=dt)
     c2 = run(m2.network, np.zeros((1, T + L, I.size), np.int64)).spikes["lif"][0, L:].sum(axis=0)
     d2 = np.abs(c2.astype(np.int64) - fr)
     assert not np.all((d2 <= 1) | (d2 <= 0.05 * fr))

@@ -403,9 +403,11 @@ def elif_table(nm: NeuronMap, profile: HardwareProfile, where: str = "",
                size: Optional[int] = None) -> Dict[str, object]:
     """The ELIF exponential term as an integer table over the step's starting ``v``.
 
-    In chip units (``S`` the population's median voltage scale, ``a = dv / 2**decay_bits``
-    its median effective decay, ``D = S delta_t v_threshold``, ``th = S (theta_rh
-    v_threshold - v_shift)``) the term is ``E(v) = a D exp((v - th) / D)``.  The
+    In chip units (``S`` the neuron's voltage scale, ``a = dv / 2**decay_bits``
+    its effective decay, ``D = S delta_t v_threshold``, ``th = S (theta_rh
+    v_threshold - v_shift)``, each the population's median; since ``S`` is
+    proportional to ``vth / v_threshold`` they agree wherever the ``vth``
+    mantissas and decays do) the term is ``E(v) = a D exp((v - th) / D)``.  The
     table covers ``[lo, hi]``: ``hi = vth << vth_shift`` (a starting ``v`` never
     exceeds it), ``lo = floor(th + D ln(0.5 / (a D)))`` where ``E = 0.5`` (below
     it the term rounds to 0).  Bins are ``w = 2**shift`` wide, the smallest
@@ -417,12 +419,17 @@ def elif_table(nm: NeuronMap, profile: HardwareProfile, where: str = "",
     ext = nm.ext
     size = ELIF_LUT_SIZE if size is None else int(size)
     full = (1 << (profile.state_bits - 1)) - 1
-    S = float(np.median(nm.scale))
-    v_th_float = float(np.median(nm.v_threshold + nm.v_shift))
-    v_shift = float(np.median(nm.v_shift))
-    a = float(np.median(nm.alpha_v))
-    D = S * ext.delta_t * v_th_float
-    th = S * (ext.theta_rh * v_th_float - v_shift)
+    # per neuron in chip units; the population shares one table (the medians)
+    v_th_float = nm.v_threshold + nm.v_shift
+    D_i = nm.scale * ext.delta_t * v_th_float
+    th_i = nm.scale * (ext.theta_rh * v_th_float - nm.v_shift)
+    a_i = np.asarray(nm.alpha_v, dtype=np.float64) * np.ones(nm.size)
+    D, th, a = float(np.median(D_i)), float(np.median(th_i)), float(np.median(a_i))
+    spread = max(float(np.ptp(D_i)) / D if D > 0 else 0.0, float(np.ptp(th_i)) / max(abs(th), 1.0),
+                 float(np.ptp(a_i)) / a if a > 0 else 0.0)
+    if spread > 1e-3:
+        nm.notes.append(f"ELIF: Delta_T, theta_rh or the decay differ across neurons in chip "
+                        f"units (relative spread {spread:.2%}); one table uses the medians")
     hi = int(np.max(nm.vth.astype(np.int64) << profile.vth_shift))
     if a <= 0 or D <= 0:
         raise ValidationError(f"{where}: model 'elif' needs a leak (dv > 0) and delta_t > 0")
