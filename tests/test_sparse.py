@@ -383,14 +383,15 @@ def test_quantizer_emits_sparse_for_large_mostly_zero_weights():
 # ---------------------------------------------------------------------------
 # scale: 1M neurons, 100M synapses
 # ---------------------------------------------------------------------------
-def _scale(n, fan, steps, engine="numba"):
+def _scale(n, fan, steps, engine="numba", vth=1000):
     import json
     import subprocess
     import sys
     from pathlib import Path
 
     script = Path(__file__).with_name("scale_sparse.py")
-    out = subprocess.run([sys.executable, str(script), str(n), str(fan), str(steps), engine],
+    out = subprocess.run([sys.executable, str(script), str(n), str(fan), str(steps), engine,
+                          str(vth)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -409,9 +410,10 @@ def test_scale_script_small_and_engines_agree():
 
 @pytest.mark.slow
 def test_one_million_neurons_hundred_million_synapses():
-    """issue 13 item 4: >= 5 steps/s in <= 6 GiB (whole process, numba engine)."""
-    got = _scale(1_000_000, 100, 20)
-    assert got["synapses"] > 99_900_000 and got["spike_rate"] > 0.01
+    """issue 13 item 4: >= 5 steps/s in <= 6 GiB (whole process, numba engine), at a ~5 %
+    spike rate (5M synaptic events per step; docs/performance.md also gives 21 %)."""
+    got = _scale(1_000_000, 100, 20, vth=4000)
+    assert got["synapses"] > 99_900_000 and got["spike_rate"] > 0.02
     assert got["peak_rss_gib"] <= 6.0, got
     assert got["steps_per_s"] >= 5.0, got
 

@@ -21,6 +21,7 @@ delay slot at once.
 
 from __future__ import annotations
 
+import weakref
 from typing import Optional
 
 import numpy as np
@@ -47,10 +48,11 @@ def _sparse_weights(node, profile):
     return w, exp
 
 
-class SparseProj:
-    """Precomputed data and delay buffer of one Sparse projection (one step of latency)."""
+class _Prepared:
+    """The column-wise integers of one Sparse node for one profile's rules (never written
+    after construction: every run shares them)."""
 
-    def __init__(self, node, profile, batch: int, use_numba: bool = False):
+    def __init__(self, node, profile):
         import scipy.sparse as sp
 
         w, self.exp = _sparse_weights(node, profile)
@@ -85,6 +87,31 @@ class SparseProj:
         self.nnz = int(csc.nnz)
         del csc
         self.csr_rows = None  # the row-wise int64 matrix for scipy's products, made on use
+
+
+#: Prepared integers per node (weakly held: they go with the node) and profile rules, so
+#: repeated runs of a big network skip the conversion (~5 s at 100M synapses).
+_PREPARED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _prepared(node, profile) -> _Prepared:
+    key = (profile.weight_bits, profile.semantics)
+    per_node = _PREPARED.setdefault(node, {})
+    if key not in per_node:
+        per_node[key] = _Prepared(node, profile)
+    return per_node[key]
+
+
+class SparseProj:
+    """Precomputed data and delay buffer of one Sparse projection (one step of latency)."""
+
+    def __init__(self, node, profile, batch: int, use_numba: bool = False):
+        prep = _prepared(node, profile)
+        self.prep = prep
+        for f in ("exp", "n_out", "graded", "needs_wrap", "exact_f64", "acc_dtype", "max_delay",
+                  "n_rows", "cptr", "crow", "cval", "nnz"):
+            setattr(self, f, getattr(prep, f))
+        n_out = self.n_out
         self.buf = np.zeros((batch, self.max_delay + 1, n_out), dtype=np.int64)
         self.head = self.buf[:, 0]
         self.kernel = None
@@ -105,13 +132,13 @@ class SparseProj:
     # -- sums --------------------------------------------------------------
     def _matrix(self):
         """The stacked weights as a scipy CSR (int64), for scipy's exact products."""
-        if self.csr_rows is None:
+        if self.prep.csr_rows is None:
             import scipy.sparse as sp
 
             csc = sp.csc_matrix((self.cval.astype(np.int64), self.crow, self.cptr),
                                 shape=(self.n_rows, self.cptr.size - 1))
-            self.csr_rows = csc.tocsr()
-        return self.csr_rows
+            self.prep.csr_rows = csc.tocsr()
+        return self.prep.csr_rows
 
     def sums(self, s_in: np.ndarray) -> np.ndarray:
         """int64 ``(B, n_rows)``: the weighted sums of this step's input ``s_in`` (B, n_in)."""
