@@ -235,3 +235,82 @@ def test_probing_threads_and_spilled_recording_match_lava(tmp_path, monkeypatch)
         for p in net.populations:
             np.testing.assert_array_equal(getattr(emu, var)[p][0], getattr(lava, var)[p],
                                           err_msg=f"{p}.{var}")
+
+
+def _chain_net(rng, profile, layers):
+    from neurohw.testing import random_dense
+
+    prof = nh.get_profile(profile)
+    sizes = [int(rng.integers(3, 40)) for _ in range(layers + 1)]
+    nodes = [nh.InputNode("input", (sizes[0],))]
+    edges, last = [], "input"
+    for i in range(layers):
+        d = random_dense(rng, f"d{i}", sizes[i + 1], sizes[i], prof)
+        n = sizes[i + 1]
+        shared = bool(rng.random() < 0.5)
+
+        def par(lo, hi):
+            return int(rng.integers(lo, hi)) if shared else rng.integers(lo, hi, n)
+
+        pop = nh.LIFPopulation(f"l{i}", (n,), du=par(0, 4096), dv=par(0, 4096), vth=par(0, 40),
+                               bias_mant=rng.integers(-4096, 4096, n),
+                               bias_exp=rng.integers(0, 8, n))
+        nodes += [d, pop]
+        edges += [(last, d.name), (d.name, pop.name)]
+        last = pop.name
+    return nh.Network({n.name: n for n in nodes}, edges, prof)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fused_chain_equals_numpy_engine(seed):
+    """The single-sample chain loop (random chains of 1-3 layers, weights, exponents
+    and per-neuron parameters over their full ranges): spikes, v, u and events equal
+    the numpy engine's, and the chain path is really taken."""
+    if not numba_available():
+        pytest.skip("numba not installed")
+    from neurohw.emulate import engine
+
+    rng = np.random.default_rng(900 + seed)
+    net = _chain_net(rng, "loihi2", 1 + seed % 3)
+    x = (rng.random((1, 300, net.nodes["input"].shape[0])) < rng.uniform(0.05, 0.9)
+         ).astype(np.int8)
+    calls = []
+    orig = engine._run_chain
+    engine._run_chain = lambda *a, **k: calls.append(1) or orig(*a, **k)
+    try:
+        rec = ("spikes", "v", "u")
+        a = run(net, x, record=rec, engine="numpy", count_events=True)
+        b = run(net, x, record=rec, engine="numba", count_events=True)
+    finally:
+        engine._run_chain = orig
+    assert calls == [1]
+    for var in rec:
+        assert list(getattr(a, var)) == list(getattr(b, var))
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p],
+                                          err_msg=f"{p}.{var}")
+    for p in net.populations:
+        for e in ("u_wrap", "v_clip"):
+            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
+
+
+def test_fused_chain_matches_lava():
+    if not numba_available():
+        pytest.skip("numba not installed")
+    from neurohw.backends.lava import run_lava
+
+    rng = np.random.default_rng(77)
+    net = _chain_net(rng, "loihi2", 2)
+    x = (rng.random((60, net.nodes["input"].shape[0])) < 0.3).astype(np.int8)
+    rec = ("spikes", "v", "u")
+    emu = run(net, x, record=rec, engine="numba")
+    lava = run_lava(net, x, record=rec)
+    for var in rec:
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(emu, var)[p][0], getattr(lava, var)[p])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(6, 46))
+def test_fused_chain_equals_numpy_engine_slow(seed):
+    test_fused_chain_equals_numpy_engine(seed)

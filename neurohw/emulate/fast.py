@@ -19,7 +19,8 @@ import time
 import numpy as np
 
 __all__ = ["available", "LIFStepper", "SpikeSum", "prefer_spike_sum",
-           "PARALLEL_MIN_BATCH", "blas_single_thread", "Threads", "free_cores", "usable_cores"]
+           "PARALLEL_MIN_BATCH", "blas_single_thread", "Threads", "free_cores", "usable_cores",
+           "ChainRunner"]
 
 PARALLEL_MIN_BATCH = 16
 """Batches of at least this many samples may use the multi-threaded kernels."""
@@ -229,6 +230,122 @@ if _nb is not None:
                              for p in (False, True))
     _kernels_ext = tuple(_jit(parallel=p)(_variant(_lif_body_ext, p)) for p in (False, True))
     _sums = tuple(_jit(parallel=p)(_variant(_sum_body, p)) for p in (False, True))
+
+    def _chain_body(x, t0, t1, wflat, woff, nin, nout, noff, exps, wraps, per, prm,
+                    u, v, buf, rec_s, rec_v, rec_u, flags, counts):
+        # steps t0..t1-1 of a chain Input -> (Dense -> LIF) x L, per sample:
+        # buf[b] holds what each Dense delivers next step (concatenated over layers)
+        B = x.shape[0]
+        L = nout.shape[0]
+        N = u.shape[1]
+        shift, half, dshift = prm[0], prm[1], prm[2]
+        for b in _nb.prange(B):
+            s = np.zeros(N, np.uint8)
+            nb = np.zeros(N, np.int64)
+            for t in range(t0, t1):
+                for l in range(L):
+                    o = noff[l]
+                    cw = 0
+                    cc = 0
+                    for i in range(o, o + nout[l]):
+                        uu, vv, sp, uw, vc = _one(u[b, i], v[b, i], buf[b, i], per[0, i],
+                                                  per[1, i], per[2, i], per[3, i], shift,
+                                                  half, dshift)
+                        u[b, i] = uu
+                        v[b, i] = vv
+                        s[i] = sp
+                        cw += uw
+                        cc += vc
+                        if flags[0]:
+                            rec_s[t, b, i] = sp
+                        if flags[1]:
+                            rec_v[t, b, i] = vv
+                        if flags[2]:
+                            rec_u[t, b, i] = uu
+                    counts[0, l, b] += cw
+                    counts[1, l, b] += cc
+                for l in range(L):
+                    o = noff[l]
+                    n = nout[l]
+                    for i in range(o, o + n):
+                        nb[i] = 0
+                    w0 = woff[l]
+                    for j in range(nin[l]):
+                        if l == 0:
+                            on = x[b, t, j] != 0
+                        else:
+                            on = s[noff[l - 1] + j] != 0
+                        if on:
+                            r = w0 + j * n
+                            for i in range(n):
+                                nb[o + i] += wflat[r + i]
+                    e = exps[l]
+                    for i in range(o, o + n):
+                        a = nb[i]
+                        if e > 0:
+                            a = a << e
+                        elif e < 0:
+                            a = a >> (-e)
+                        if wraps[l]:
+                            a = _wrap32(a)
+                        buf[b, i] = a
+
+    _chains = tuple(_jit(parallel=p)(_variant(_chain_body, p)) for p in (False, True))
+
+
+class ChainRunner:
+    """A whole chain ``Input -> (Dense -> LIF) x L`` run in one compiled loop per block of
+    steps: no per-step Python or per-step thread fork/join.
+
+    Built by :func:`neurohw.emulate.run` for networks of that shape (delay-free, binary
+    Dense projections; LIF populations without Loihi 1 rules, limits, refractory
+    periods or traces).  ``layers`` is a list of ``(w, exp, needs_wrap, params)`` per
+    layer: the projection's effective integer weights ``(n_out, n_in)``, its exponent
+    (applied to the sum: ``<< e`` or floor ``>> -e``), whether Lava's int32 wrap can
+    act, and the population's :class:`.steps.LIFParams`.  The integers are those of
+    :func:`.steps.lif_step`, :func:`.steps.dense_accumulate`, :func:`.steps.apply_exp`
+    and :func:`.steps.wrap32` in the engine's order (tests compare both engines).
+    """
+
+    BLOCK = 128
+
+    def __init__(self, layers, batch: int, threads: "Threads" = None):
+        nout = np.array([w.shape[0] for w, _, _, _ in layers], np.int64)
+        nin = np.array([w.shape[1] for w, _, _, _ in layers], np.int64)
+        self.noff = np.concatenate([[0], np.cumsum(nout)[:-1]]).astype(np.int64)
+        sizes = nout * nin
+        self.woff = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.wflat = np.concatenate([np.ascontiguousarray(w.T, dtype=np.int64).reshape(-1)
+                                     for w, _, _, _ in layers])
+        self.nin, self.nout = nin, nout
+        self.exps = np.array([int(e) for _, e, _, _ in layers], np.int64)
+        self.wraps = np.array([int(bool(r)) for _, _, r, _ in layers], np.int64)
+        N = int(nout.sum())
+        self.N = N
+        self.per = np.concatenate([np.stack([np.broadcast_to(np.asarray(x, np.int64), (n,))
+                                             for x in (p.decay_u, p.decay_v, p.bias,
+                                                       p.vth_scaled)])
+                                   for (_, _, _, p), n in zip(layers, nout)], axis=1)
+        self.per = np.ascontiguousarray(self.per)
+        p0 = layers[0][3]
+        self.prm = np.array([p0.act_shift, p0.half, p0.decay_bits], np.int64)
+        self.u = np.zeros((batch, N), np.int64)
+        self.v = np.zeros((batch, N), np.int64)
+        self.buf = np.zeros((batch, N), np.int64)
+        self.counts = np.zeros((2, len(layers), batch), np.int64)
+        self.threads = threads if threads is not None else _FixedThreads(batch)
+
+    def run(self, x: np.ndarray, t0: int, t1: int, rec_s, rec_v, rec_u) -> None:
+        """Steps ``t0 .. t1-1`` on input ``x`` (int8 ``(B, T, n_in)``, C order); records
+        into the ``(T, B, N)`` arrays given (None: not recorded)."""
+        dummy8 = np.zeros((1, 1, 1), np.int8)
+        dummy32 = np.zeros((1, 1, 1), np.int32)
+        flags = np.array([rec_s is not None, rec_v is not None, rec_u is not None], np.int64)
+        _chains[self.threads.parallel](
+            x, t0, t1, self.wflat, self.woff, self.nin, self.nout, self.noff, self.exps,
+            self.wraps, self.per, self.prm, self.u, self.v, self.buf,
+            dummy8 if rec_s is None else rec_s, dummy32 if rec_v is None else rec_v,
+            dummy32 if rec_u is None else rec_u, flags, self.counts)
 
 
 class SpikeSum:
