@@ -375,6 +375,10 @@ def test_quantizer_emits_sparse_for_large_mostly_zero_weights():
     x = (rng.random((2, 20, n_in)) < 0.3).astype(np.int8)
     assert_same(emulate(sparse_model.network, x, record=("spikes", "v")),
                 emulate(d, x, record=("spikes", "v")))
+    # --target netx: netx has no sparse layer, so the same weights stay Dense
+    netx = quantize(_float_net(np.random.default_rng(3), n_in, n_h, 0.05), "loihi2", dt=1e-3,
+                    target="netx")
+    assert isinstance(netx.network.nodes["fc1"], ir.Dense)
     # half dense: stays Dense
     dense_model = quantize(_float_net(rng, n_in, n_h, 2 * SPARSE_DENSITY), "loihi2", dt=1e-3)
     assert isinstance(dense_model.network.nodes["fc1"], ir.Dense)

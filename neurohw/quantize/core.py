@@ -860,7 +860,8 @@ def build_network(fg: FloatGraph, maps: Dict[str, NeuronMap], profile: HardwareP
                 pname = fresh(base if len(groups) == 1 else f"{base}.{gi}")
                 node = ir.Dense(pname, weight=w, weight_exp=e, num_weight_bits=profile.weight_bits,
                                 sign_mode=mode, delay=None if delay is None else delay.copy())
-                node = maybe_sparse(node, notes, where)  # mostly zero and large: CSR
+                if constraints is None:  # mostly zero and large: CSR (export targets
+                    node = maybe_sparse(node, notes, where)  # such as netx take Dense only)
                 nodes[pname] = node
                 projs.append(ProjectionMap(path, node, xx, _rel_err(float_view_weight(node, profile), xx)))
                 pending_edges.append((path.src, pname, src_shape, (x.shape[1],)))
