@@ -354,6 +354,7 @@ def numba_available() -> bool:
 #: BLAS work); the compiled engine adds the rows of the inputs that spiked (~0.15 ns
 #: per added weight, ~0.015 ns per synapse-sample at the 10 % rates it is fitted on).
 _NUMBA_LOAD_S, _NUMBA_WARM_S = 0.45, 0.05
+_CHAIN_MAX_NEURONS = 2048  # the fused single-sample chain loop runs up to this many neurons
 
 
 def choose_engine(net: ir.Network, batch: int, steps: int) -> str:
@@ -482,11 +483,13 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
     # more than the choice saves)
     in_nnz = {k: int(np.count_nonzero(v[:, :64])) // min(64, v.shape[1])
               for k, v in inputs.items()} if use_fast else {}
-    # single samples only: per step the fused chain loop took 2.7 us against 7.6 us
-    # (100-100-10); for batches the per-population kernels, vectorised over neurons
-    # with shared parameters, were as fast or faster (docs/performance.md)
+    # single samples of small networks only: per step the fused chain loop took 2.7 us
+    # against 7.6 us (100-100-10), where per-step dispatch dominates; for batches and
+    # large populations the per-population kernels (vectorised over neurons, int32 sums)
+    # were as fast or faster: 430 vs 200 steps/s on 1000-5000-5000 (docs/performance.md)
+    small = sum(p.size for p in pops.values()) <= _CHAIN_MAX_NEURONS
     layers = (_chain_plan(net, projs, params, traces, inputs, record)
-              if use_fast and spill_dir is None and chain and B == 1 else None)
+              if use_fast and spill_dir is None and chain and B == 1 and small else None)
     if layers is not None:  # one compiled loop for the whole chain
         return _run_chain(layers, fast, inputs, B, T, record, threads, progress, result,
                           count_events, list(pops))

@@ -315,7 +315,8 @@ class ChainRunner:
         self.noff = np.concatenate([[0], np.cumsum(nout)[:-1]]).astype(np.int64)
         sizes = nout * nin
         self.woff = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        self.wflat = np.concatenate([np.ascontiguousarray(w.T, dtype=np.int64).reshape(-1)
+        # int32 rows (as SpikeSum keeps them; effective weights fit), summed in int64
+        self.wflat = np.concatenate([np.ascontiguousarray(w.T, dtype=np.int32).reshape(-1)
                                      for w, _, _, _ in layers])
         self.nin, self.nout = nin, nout
         self.exps = np.array([int(e) for _, e, _, _ in layers], np.int64)
