@@ -76,7 +76,9 @@ class BenchConfig:
     ``seed`` -- seeds weights and inputs (``np.random.default_rng``);
     ``under_load`` -- also time cases 1-2 with one CPU-bound process running beside
     the emulator (:func:`measure_under_load`);
-    ``gemm`` -- measure the machine's float32 GEMM bound (:func:`gemm_bound`).
+    ``gemm`` -- measure the machine's float32 GEMM bound (:func:`gemm_bound`);
+    ``startup`` -- time whole ``neurohw emulate`` processes on a small run
+    (:func:`measure_startup`).
     """
 
     steps: int = 2000
@@ -89,12 +91,13 @@ class BenchConfig:
     seed: int = 0
     under_load: bool = False
     gemm: bool = True
+    startup: bool = True
 
     @classmethod
     def quick(cls, **overrides) -> "BenchConfig":
         """Short runs for CI and tests: 200 steps, batch 16, one repeat, no 10k network."""
         base = dict(steps=200, batch=16, large=False, large_steps=100, large_lava_steps=50,
-                    repeats=1)
+                    repeats=1, startup=False)
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
@@ -416,6 +419,9 @@ def run_bench(config: Optional[BenchConfig] = None, progress: bool = False,
         for c in cases:
             c["fraction_of_gemm_bound"] = c["emulator"]["sample_steps_per_s"] / bound
         log(f"  float32 GEMM: {gf:.1f} GFLOP/s -> {bound:,.0f} sample-steps/s bound on {desc}")
+    if cfg.startup:
+        log("[2a] start-up: whole neurohw emulate processes, 1 x 100 steps")
+        report["startup"] = measure_startup(net, x[0, :100], max(2, cfg.repeats))
     if cfg.under_load:
         log(f"[2b] under load: one CPU-bound process beside the emulator, {cfg.repeats} rounds")
         report["under_load"] = measure_under_load(
@@ -466,6 +472,39 @@ def gemm_bound(sizes: Sequence[int], gflops: float) -> float:
     nothing else counted (LIF updates, spikes and recording are free in this bound)."""
     synapses = sum(int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))
     return gflops * 1e9 / (2.0 * synapses)
+
+
+#: whole-process target for a small ``neurohw emulate`` (issue 13), seconds
+STARTUP_TARGET_S = 0.4
+
+
+def measure_startup(net: ir.Network, x: np.ndarray, repeats: int = 3) -> dict:
+    """Wall-clock seconds of whole ``python -m neurohw emulate`` processes on ``net``
+    and input ``x`` (``(T, n)``), best of ``repeats``, against :data:`STARTUP_TARGET_S`;
+    also the best of ``python -c pass`` (the interpreter alone) for scale."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from .nirio import write_network
+
+    with tempfile.TemporaryDirectory(prefix="neurohw-bench-") as d:
+        model, xin, out = f"{d}/m.nir", f"{d}/x.npy", f"{d}/run.npz"
+        write_network(net, model)
+        np.save(xin, x)
+        cmds = {"emulate": [sys.executable, "-m", "neurohw", "emulate", model, "--input", xin,
+                            "--out", out],
+                "python": [sys.executable, "-c", "pass"]}
+        best = {k: float("inf") for k in cmds}
+        for _ in range(repeats):
+            for k, cmd in cmds.items():
+                t0 = time.perf_counter()
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+                best[k] = min(best[k], time.perf_counter() - t0)
+    return {"steps": int(x.shape[0]), "seconds": best["emulate"],
+            "python_seconds": best["python"], "target_s": STARTUP_TARGET_S,
+            "meets_target": bool(best["emulate"] <= STARTUP_TARGET_S)}
 
 
 def _spinner():
@@ -569,6 +608,12 @@ def format_markdown(report: dict) -> str:
                       f"(2 flops per synapse per sample-step); reached: " + ", ".join(
                           f"{c['case']} {c['fraction_of_gemm_bound'] * 100:.1f} %"
                           for c in report["cases"] if "fraction_of_gemm_bound" in c)]
+    st = report.get("startup")
+    if st:
+        ok = "met" if st["meets_target"] else "MISSED"
+        lines += ["", f"start-up: a whole `neurohw emulate` of {st['steps']} steps took "
+                      f"{st['seconds']:.3f} s (<= {st['target_s']} s: {ok}; the interpreter "
+                      f"alone {st['python_seconds']:.3f} s)"]
     ul = report.get("under_load")
     if ul:
         lines += ["", "| under load (1 CPU-bound process beside) | quiet | loaded | loaded / quiet "

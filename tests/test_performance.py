@@ -314,3 +314,12 @@ def test_fused_chain_matches_lava():
 @pytest.mark.parametrize("seed", range(6, 46))
 def test_fused_chain_equals_numpy_engine_slow(seed):
     test_fused_chain_equals_numpy_engine(seed)
+
+
+def test_bench_times_whole_process_startup():
+    from neurohw import bench
+
+    net = bench.bench_network((20, 20, 5))
+    st = bench.measure_startup(net, bench.bench_input(20, 30, 1)[0], repeats=1)
+    assert 0 < st["python_seconds"] < st["seconds"] and st["steps"] == 30
+    assert st["meets_target"] == (st["seconds"] <= bench.STARTUP_TARGET_S)

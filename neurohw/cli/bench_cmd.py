@@ -37,6 +37,9 @@ def add_args(p) -> None:
                         "loaded / quiet speed (target >= 0.5)")
     p.add_argument("--no-gemm", action="store_true",
                    help="skip measuring the machine's float32 GEMM bound")
+    p.add_argument("--no-startup", action="store_true",
+                   help="skip timing whole `neurohw emulate` processes (default: timed, "
+                        "except with --quick)")
     p.add_argument("--json", default=None, metavar="OUT.json", help="write the full report")
     p.add_argument("--progress", action="store_true",
                    help="progress bars (default: when stderr is a terminal)")
@@ -53,7 +56,8 @@ def run(args) -> int:
                      large_lava_steps=args.large_lava_steps, repeats=args.repeats,
                      skip_lava=args.skip_lava,
                      seed=args.seed, under_load=args.under_load or None,
-                     gemm=False if args.no_gemm else None)
+                     gemm=False if args.no_gemm else None,
+                     startup=False if args.no_startup else None)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     config = BenchConfig.quick(**overrides) if args.quick else BenchConfig(**overrides)
     report = run_bench(config, progress=args.progress or sys.stderr.isatty(),
