@@ -422,14 +422,22 @@ def test_one_million_neurons_hundred_million_synapses():
     assert got["steps_per_s"] >= 5.0, got
 
 
-def test_mapper_refuses_sparse_instead_of_ignoring_it():
+def test_mapper_places_sparse_as_its_dense_twin_and_refuses_huge_ones():
+    from neurohw.mapping.place import SPARSE_MAP_LIMIT
     from neurohw.mapping.plan import plan
 
-    inp, pop = ir.InputNode("in", (4,)), ir.LIFPopulation("p", (3,))
-    w = ir.Sparse("w", weight=sp.csr_matrix(np.eye(3, 4, dtype=np.int32)))
-    net = nh.Network({"in": inp, "w": w, "p": pop}, [("in", "w"), ("w", "p")], "loihi2")
-    with pytest.raises(ValidationError, match="node 'w': Sparse projections are not mapped yet"):
-        plan(net)
+    rng = np.random.default_rng(8)
+    net = spiking_network(8, recurrent=True)
+    s_net, d_net = sparsified(net, rng, density=0.2)
+    x = random_input(s_net, rng, (2, 10))
+    got, ref = plan(s_net, x).to_dict(), plan(d_net, x).to_dict()
+    assert got == ref and got["events"]["synops"] > 0
+    n = int(np.sqrt(SPARSE_MAP_LIMIT)) + 1
+    inp, pop = ir.InputNode("in", (n,)), ir.LIFPopulation("p", (n,))
+    w = ir.Sparse("w", weight=sp.eye(n, format="csr"))
+    big = nh.Network({"in": inp, "w": w, "p": pop}, [("in", "w"), ("w", "p")], "loihi2")
+    with pytest.raises(ValidationError, match=r"node 'w': a \d+x\d+ Sparse projection is beyond"):
+        plan(big)
 
 
 def test_inspect_reports_a_sparse_projection(tmp_path, capsys):

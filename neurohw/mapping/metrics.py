@@ -42,7 +42,10 @@ def neurobench_metrics(net: ir.Network, synops_effective: float, steps: int,
     fp = 0
     zeros = total = 0
     dense_per_step = 0
-    for name, node in net.of_type((ir.Dense, ir.Conv2d, ir.SumPool2d)).items():
+    for name, node in net.of_type((ir.Dense, ir.Sparse, ir.Conv2d, ir.SumPool2d)).items():
+        if isinstance(node, ir.Sparse):  # counted as the Dense with the same matrix
+            node = ir.Dense(name, weight=node.dense_weight(), num_weight_bits=node.num_weight_bits,
+                            delay=node.dense_delay())
         if isinstance(node, ir.SumPool2d):
             c = node.input_shape[0]
             ones = ir.Conv2d(name=name, weight=np.ones((c, 1) + tuple(node.kernel_size), np.int32),

@@ -148,18 +148,28 @@ def _forward_targets(net: ir.Network, name: str) -> List[str]:
     return out
 
 
+SPARSE_MAP_LIMIT = 1 << 24
+"""Largest ``n_out * n_in`` of a Sparse projection the mapper takes (as a dense matrix)."""
+
+
 def projections_of(net: ir.Network) -> List[Projection]:
     """Every on-chip projection of ``net`` (those ending on a LIF population).
 
-    Sparse projections (``ir.Sparse``) are refused: the counts here read dense
-    weight matrices, and ignoring them would under-report the plan."""
-    sparse = list(net.of_type(ir.Sparse))
-    if sparse:
-        raise ValidationError(
-            f"node '{sparse[0]}': Sparse projections are not mapped yet (the mapper counts "
-            f"dense weight matrices, and leaving them out would under-report the plan)")
+    A Sparse projection (``ir.Sparse``) is placed as the Dense with the same matrix
+    (the synapse encoding is then chosen as for any Dense); one beyond
+    :data:`SPARSE_MAP_LIMIT` matrix entries is refused."""
+    for name, node in net.of_type(ir.Sparse).items():
+        n_out, n_in = node.weight.shape
+        if n_out * n_in > SPARSE_MAP_LIMIT:
+            raise ValidationError(
+                f"node '{name}': a {n_out}x{n_in} Sparse projection is beyond the mapper's "
+                f"{SPARSE_MAP_LIMIT}-entry limit (it counts synapses on the dense matrix)")
     out = []
-    for name, node in net.of_type((ir.Dense, ir.Conv2d, ir.SumPool2d)).items():
+    for name, node in net.of_type((ir.Dense, ir.Sparse, ir.Conv2d, ir.SumPool2d)).items():
+        if isinstance(node, ir.Sparse):
+            node = ir.Dense(name, weight=node.dense_weight(), weight_exp=node.weight_exp,
+                            num_weight_bits=node.num_weight_bits, sign_mode=node.sign_mode,
+                            num_message_bits=node.num_message_bits, delay=node.dense_delay())
         src = net.spike_source(name)
         n_src = int(np.prod(net.nodes[src].out_shape))
         for dst in _forward_targets(net, name):
