@@ -28,6 +28,7 @@ from .ir import (
     LIFPopulation,
     Network,
     OutputNode,
+    Sparse,
     SumPool2d,
 )
 from .nirgraph import load_nir
@@ -54,6 +55,7 @@ __all__ = [
     "OutputNode",
     "LIFPopulation",
     "Dense",
+    "Sparse",
     "Conv2d",
     "SumPool2d",
     "Flatten",
