@@ -109,7 +109,7 @@ def main(argv=None) -> int:
           f"x {x_test.shape[1]} steps x {x_test.shape[2]} inputs")
 
     t0 = time.perf_counter()
-    model = quantize(MODEL, args.profile, calibrate=x_cal)
+    model = quantize(MODEL, args.profile, calibrate=x_cal, source="snntorch", reset="zero")
     qpath = nh.write_network(model.network, out / "digits.q.nir")
     print(f"[2/7] quantized for {args.profile} in {time.perf_counter() - t0:.2f} s -> {qpath}")
 
@@ -146,7 +146,8 @@ def main(argv=None) -> int:
           f"process, {'bit-exact' if script_exact else 'NOT bit-exact'} with the emulator")
 
     # (b) netx: quantize a variant within netx's limits, export, load with netx, run in Lava
-    model_nx = quantize(MODEL, args.profile, calibrate=x_cal, target="netx")
+    model_nx = quantize(MODEL, args.profile, calibrate=x_cal, target="netx", source="snntorch",
+                        reset="zero")
     ev_nx = evaluate(model_nx, x_test, y_test)
     from neurohw.backends.lava import import_lava
 

@@ -110,7 +110,7 @@ def plan_html(d: dict, title: str = "neurohw deployment plan") -> str:
                        + f"<p>Source: {_esc(d['source'])}</p></body></html>")
     ev = d["events"]
     body = [f'<p id="verdict">Fits on {_esc(d["profile"])}: {d["cores_used"]} cores on '
-            f'{d["chips_used"]} chip(s); binding limit <b>{_esc(d["binding_limit"])}</b>. '
+            f'{d["chips_used"]} chip(s); binding limit <b>{_esc(d["binding_limit"] or "none (every population fits one core)")}</b>. '
             f'Energy per inference {d["energy_j"]["total"]:.4g} J, latency '
             f'{d["latency_s"]["per_inference"]:.4g} s ({d["latency_s"]["per_step"]:.4g} s per '
             f'step), EDP {d["edp_js"]:.4g} J s (constants: {_esc(d["constant_set"])}).</p>',

@@ -41,9 +41,13 @@ class DeploymentPlan:
     # ------------------------------------------------------------------
     @property
     def binding_limit(self) -> Optional[str]:
-        """The resource with the highest total use relative to the cores' capacity."""
+        """The resource that set the core count: the one with the highest total use
+        relative to the cores' capacity; ``None`` when no population had to be split
+        (each fits one core, so no limit set the count)."""
         pl = self.placement
         if pl is None or not pl.blocks:
+            return None
+        if len({b.node for b in pl.blocks}) == len(pl.blocks):
             return None
         util = {r: sum(b.used[r] for b in pl.blocks) / (pl.limits[r] * len(pl.blocks))
                 for r in RESOURCES}
@@ -99,7 +103,7 @@ class DeploymentPlan:
         d = self.to_dict()
         pl = self.placement
         lines = [f"profile {self.profile}: {d['cores_used']} cores on {d['chips_used']} chip(s), "
-                 f"binding limit: {d['binding_limit']}"]
+                 f"binding limit: {d['binding_limit'] or 'none (every population fits one core)'}"]
         per_node: Dict[str, list] = {}
         for b in pl.blocks:
             per_node.setdefault(b.node, []).append(b)
