@@ -263,3 +263,95 @@ def test_binary_projection_reading_a_graded_input_sees_spikes(engine):
         for p in ("pg", "pb", "pc"):
             np.testing.assert_array_equal(getattr(emu, var)[p][0], getattr(lava, var)[p],
                                           err_msg=f"{p}.{var}")
+
+
+# --- stride-1 convolutions: one BLAS product per kernel tap (steps.ShiftedConv) -------------
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_shifted_conv_matches_gather_path_and_direct_loops(seed):
+    """Same integers as the im2col path and direct loops: groups, padding, dilation,
+    graded payloads, and weights/payloads that push the bound past float32 and float64."""
+    from neurohw.emulate.steps import ShiftedConv
+
+    rng = np.random.default_rng(500 + seed)
+    groups = int(rng.integers(1, 4))
+    c, o = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+    kh, kw = (int(v) for v in rng.integers(1, 4, size=2))
+    h, wd = int(rng.integers(3, 9)), int(rng.integers(3, 9))
+    padding = tuple(int(v) for v in rng.integers(0, 3, size=2))
+    dilation = tuple(int(v) for v in rng.integers(1, 3, size=2))
+    if h + 2 * padding[0] - dilation[0] * (kh - 1) < 1 or wd + 2 * padding[1] - dilation[1] * (kw - 1) < 1:
+        padding = (kh * dilation[0], kw * dilation[1])
+    scale = seed % 3  # 0: float32 bound, 1: float64, 2: int64
+    w = rng.integers(-256, 256, size=(o, c // groups, kh, kw)) << (24 if scale == 2 else 0)
+    pmax = [1, 2 ** 24 - 1, 2 ** 24 - 1][scale]
+    x = rng.integers(0, pmax + 1, size=(3, c, h, wd))
+    sc = ShiftedConv((c, h, wd), w, padding, dilation, groups, 3, pmax)
+    assert sc.dtype == [np.float32, np.float64, np.int64][scale]
+    got = sc(x.reshape(3, -1))
+    idx = conv_gather_index((c, h, wd), (kh, kw), (1, 1), padding, dilation, groups)
+    wg = w.reshape(groups, o // groups, -1).transpose(0, 2, 1).astype(np.int64)
+    np.testing.assert_array_equal(got, conv_accumulate(x.reshape(3, -1), idx, wg))
+    ref = _conv_reference(x[1], w, (1, 1), padding, dilation, groups)
+    np.testing.assert_array_equal(got[1], ref.reshape(-1).astype(np.int64))
+    # a smaller batch reuses the buffers
+    np.testing.assert_array_equal(sc(x[:1].reshape(1, -1)), got[:1])
+
+
+def _same_size_conv_net(rng, profile="loihi2", graded_bits=0, h=8, w=8, c_mid=4):
+    """Input -> 3x3 conv (padding 1) -> LIF -> 3x3 conv -> LIF: the shape of the 1M bench net."""
+    profile = nh.get_profile(profile)
+
+    def lif(name, shape):
+        return ir.LIFPopulation(name, shape, du=int(rng.integers(0, 4096)),
+                                dv=int(rng.integers(0, 4096)), vth=int(rng.integers(1, 60)),
+                                bias_mant=rng.integers(-20, 20, size=shape),
+                                bias_exp=rng.integers(0, 3, size=shape))
+
+    exp = int(rng.integers(0, 4))
+    c1 = ir.Conv2d("c1", weight=rng.integers(-60, 200, size=(c_mid, 2, 3, 3)), weight_exp=exp,
+                   num_weight_bits=int(rng.integers(5, 9)), input_shape=(2, h, w), padding=1,
+                   dilation=int(rng.integers(1, 3)) if h > 4 else 1, num_message_bits=graded_bits)
+    c2 = ir.Conv2d("c2", weight=rng.integers(-60, 200, size=(c_mid, c_mid // 2, 3, 3)),
+                   weight_exp=int(rng.integers(0, 3)), input_shape=c1.out_shape, padding=1,
+                   groups=2)
+    nodes = [ir.InputNode("input", (2, h, w)), c1, lif("l1", c1.out_shape), c2,
+             lif("l2", c2.out_shape), ir.OutputNode("output", c2.out_shape)]
+    names = [n.name for n in nodes]
+    return nh.Network({n.name: n for n in nodes}, list(zip(names[:-1], names[1:])), profile)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_shifted_conv_engines_equal_the_gather_path(seed, monkeypatch):
+    """numpy engine == numba engine == the im2col path on stride-1 conv nets, batched."""
+    from neurohw.emulate import engine as eng
+
+    rng = np.random.default_rng(900 + seed)
+    bits = [0, 0, 5][seed % 3]
+    net = _same_size_conv_net(rng, "loihi2" if bits else [LOIHI1_LAVA, "loihi2"][seed % 2],
+                              graded_bits=bits)
+    hi = 2 if bits == 0 else 2 ** bits
+    x = rng.integers(0, hi, size=(3, 15, 128)) * (rng.random((3, 15, 128)) < 0.5)
+    rec = ("spikes", "u", "v")
+    runs = [run(net, x, record=rec, engine="numpy")]
+    from neurohw.emulate.engine import numba_available
+    if numba_available():
+        runs.append(run(net, x, record=rec, engine="numba"))
+    monkeypatch.setattr(eng, "ShiftedConv", lambda *a, **k: None)  # force the old path
+    runs.append(run(net, x, record=rec, engine="numpy"))
+    assert runs[0].spikes["l2"].any()
+    for r in runs[1:]:
+        for var in rec:
+            for k in ("l1", "l2"):
+                np.testing.assert_array_equal(getattr(r, var)[k], getattr(runs[0], var)[k])
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("seed", range(2))
+def test_same_size_conv_net_bit_exact_vs_lava(seed):
+    rng = np.random.default_rng(70 + seed)
+    net = _same_size_conv_net(rng, [LOIHI1_LAVA, "loihi2"][seed % 2], graded_bits=3 * seed)
+    x = rng.integers(0, 2 if seed == 0 else 8, size=(20, 128)) * (rng.random((20, 128)) < 0.5)
+    emu = _compare_with_lava(net, x)
+    assert emu.spikes["l2"].any()

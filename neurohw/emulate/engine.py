@@ -29,7 +29,7 @@ from .. import ir
 from ..errors import ValidationError
 from ..fixedpoint import as_int_array, effective_weights, scaled_bias
 from .steps import (LIFParams, LIFState, TraceParams, apply_exp, conv_accumulate,
-                    conv_gather_index, dense_accumulate, lif_step, loihi1_synapse_weights,
+                    conv_gather_index, dense_accumulate, ShiftedConv, lif_step, loihi1_synapse_weights,
                     trace_step, wrap32, wrap_bits)
 
 __all__ = ["EmulatorRun", "run", "prepare_input", "RECORDABLE", "RECORDABLE_ALL"]
@@ -165,6 +165,18 @@ class _ConvProj:
             groups, stride, padding, dilation = node.groups, node.stride, node.padding, node.dilation
         self.exp = exp
         c_out, cg, kh, kw = w.shape
+        self.n_out = int(np.prod(node.out_shape))
+        self.buf = np.zeros((batch, self.n_out), np.int64)
+        # stride 1 (every Conv2d of a same-size conv net): a BLAS product per kernel
+        # tap over all positions and the batch, no im2col (~7x faster, docs/performance.md)
+        self.shifted = (ShiftedConv(node.input_shape, w, padding, dilation, groups, batch,
+                                    _payload_max(node))
+                        if tuple(stride) == (1, 1) else None)
+        if self.shifted is not None:
+            b = int(np.abs(w).reshape(c_out, -1).sum(axis=1).max(initial=0)) * _payload_max(node)
+            # |a << exp| < 2**23: the shift is exact and the 24-bit wrap a no-op
+            self.plain = exp == 0 and b < (1 << 23)
+            return
         self.idx = conv_gather_index(node.input_shape, (kh, kw), stride, padding, dilation, groups)
         # (groups, K, C_out/groups) with K in (c, i, j) order, as the gather index
         self.w = np.ascontiguousarray(
@@ -178,7 +190,13 @@ class _ConvProj:
         return self.buf
 
     def accumulate(self, s_in: np.ndarray) -> None:
-        a = conv_accumulate(s_in, self.idx, self.w, self.wf)
+        if self.shifted is not None:
+            a = self.shifted(s_in)
+            if self.plain:
+                self.buf = a
+                return
+        else:
+            a = conv_accumulate(s_in, self.idx, self.w, self.wf)
         self.buf = wrap_bits(apply_exp(a, self.exp), 24)
 
 

@@ -19,7 +19,7 @@ from ..ir import conv_output_hw
 
 __all__ = ["LIFParams", "LIFState", "wrap32", "wrap_bits", "lif_step", "dense_accumulate",
            "apply_exp", "conv_gather_index", "conv_accumulate", "TraceParams", "trace_step",
-           "loihi1_synapse_weights", "round_half_even_shift"]
+           "loihi1_synapse_weights", "round_half_even_shift", "ShiftedConv"]
 
 _U_HALF = 1 << 23  # 2**(24-1): Lava's max_uv_val
 
@@ -325,3 +325,67 @@ def conv_accumulate(s_in, idx, w_g, w_g_float=None, xp=np):
         out = cols.astype(xp.int64) @ w_g
     # (B, groups, P, C_out_g) -> (B, groups, C_out_g, P) -> flat C, H, W
     return xp.ascontiguousarray(out.transpose(0, 1, 3, 2)).reshape(B, -1)
+
+
+class ShiftedConv:
+    """Exact stride-1 grouped convolution as one GEMM per kernel tap (no im2col).
+
+    For stride 1 the input, zero-padded to ``(C, H + 2*ph, W + 2*pw)`` and
+    flattened per channel, holds the window of every kernel tap ``(i, j)`` as
+    one contiguous slice starting at ``i*dh*Wp + j*dw`` (``Wp = W + 2*pw``):
+    output position ``(y, x)`` sits at ``y*Wp + x`` of a grid ``Wp`` wide whose
+    last ``Wp - OW`` columns are discarded.  So the convolution is
+    ``sum_taps W_tap (C_out/g x C/g) @ slice`` per group: ``kh*kw`` BLAS
+    products over all positions (and the batch), memory ``O(C*H*W)``.
+
+    ``w`` is the integer weight ``(C_out, C/groups, kh, kw)``; ``payload_max``
+    the largest input value (1 for binary spikes).  The products run in
+    float32 when ``payload_max * max_o sum |w[o]| < 2**24`` and in float64
+    below ``2**53``: every partial sum (whatever order BLAS adds in) is then
+    an integer the format holds exactly, so the int64 result equals the
+    integer sum; above both bounds they run in int64 (numpy, exact, slow).
+    :meth:`__call__` returns int64 ``(B, C_out*OH*OW)`` in ``C, H, W`` order,
+    the same integers as :func:`conv_accumulate`.
+    """
+
+    def __init__(self, in_shape, w, padding, dilation, groups: int, batch: int,
+                 payload_max: int = 1):
+        c, h, wd = (int(v) for v in in_shape)
+        w = np.asarray(w, dtype=np.int64)
+        c_out, cg, kh, kw = w.shape
+        (ph, pw), (dh, dw) = padding, dilation
+        self.c, self.h, self.w_in, self.groups = c, h, wd, int(groups)
+        self.ph, self.pw = int(ph), int(pw)
+        self.hp, self.wp = h + 2 * self.ph, wd + 2 * self.pw
+        self.oh, self.ow = conv_output_hw((h, wd), (kh, kw), (1, 1), padding, dilation)
+        bound = int(np.abs(w).reshape(c_out, -1).sum(axis=1).max(initial=0)) * int(payload_max)
+        self.dtype = (np.float32 if bound < 2**24 else np.float64 if bound < 2**53 else np.int64)
+        og = c_out // self.groups
+        # (taps, groups, C_out/g, C/g)
+        self.taps = np.ascontiguousarray(
+            w.reshape(self.groups, og, cg, kh * kw).transpose(3, 0, 1, 2)).astype(self.dtype)
+        self.offsets = [i * dh * self.wp + j * dw for i in range(kh) for j in range(kw)]
+        self.length = self.oh * self.wp  # grid positions computed per tap
+        # the zero tail lets the last tap's slice run the full grid length
+        tail = max(0, max(self.offsets, default=0) + self.length - self.hp * self.wp)
+        self.pad = np.zeros((batch, self.groups, cg, self.hp * self.wp + tail), self.dtype)
+        self.acc = np.empty((batch, self.groups, og, self.length), self.dtype)
+        self.tmp = np.empty_like(self.acc)
+        self.c_out = c_out
+
+    def __call__(self, s_in) -> np.ndarray:
+        B = s_in.shape[0]
+        pad = self.pad[:B]
+        inner = pad[..., :self.hp * self.wp].reshape(B, self.c, self.hp, self.wp)
+        inner[:, :, self.ph:self.ph + self.h, self.pw:self.pw + self.w_in] = \
+            s_in.reshape(B, self.c, self.h, self.w_in)
+        acc, tmp = self.acc[:B], self.tmp[:B]
+        for k, off in enumerate(self.offsets):
+            x = pad[..., off:off + self.length]
+            if k == 0:
+                np.matmul(self.taps[k], x, out=acc)
+            else:
+                np.matmul(self.taps[k], x, out=tmp)
+                acc += tmp
+        grid = acc.reshape(B, self.c_out, self.oh, self.wp)[..., :self.ow]
+        return grid.astype(np.int64).reshape(B, -1)
