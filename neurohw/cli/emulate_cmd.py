@@ -49,6 +49,9 @@ def add_args(p) -> None:
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "numba"],
                    help="numba: fused compiled kernels (default when installed); numpy: the "
                         "reference step functions; both give the same integers")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="spread the batch over a Dask cluster (e.g. tcp://HOST:8786; needs "
+                        "dask[distributed]; same integers as a local run; docs/cluster.md)")
 
 
 def run(args) -> int:
@@ -96,8 +99,14 @@ def run(args) -> int:
 def _run_and_write(args, net, x, record, items, keep, readout, y, align, lat, T, pad,
                    spill_dir) -> int:
     t0 = time.perf_counter()
-    result = emulate(net, x, record=record, progress=args.progress or sys.stderr.isatty(),
-                     source=str(args.input), engine=args.engine, spill_dir=spill_dir)
+    if getattr(args, "scheduler", None):
+        from ..distributed import run as run_distributed
+
+        result = run_distributed(net, x, args.scheduler, record=record, source=str(args.input),
+                                 engine=args.engine, spill_dir=spill_dir)
+    else:
+        result = emulate(net, x, record=record, progress=args.progress or sys.stderr.isatty(),
+                         source=str(args.input), engine=args.engine, spill_dir=spill_dir)
     secs = time.perf_counter() - t0
     acc = None
     if y is not None:

@@ -1,0 +1,143 @@
+"""Batches spread over a Dask cluster (neurohw.distributed, ``--scheduler``): the same
+integers as a local run, tested on an in-process LocalCluster with two workers."""
+
+import dataclasses
+import sys
+
+import numpy as np
+import pytest
+
+import neurohw as nh
+from neurohw.emulate import run
+from neurohw.testing import random_network
+
+distributed = pytest.importorskip("distributed")
+
+REC = ("spikes", "v", "u")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as lc, Client(lc) as client:
+        yield lc, client
+
+
+def _lively(net, rng):
+    """``net`` with small thresholds (1..63), so its populations spike and order matters."""
+    nodes = dict(net.nodes)
+    for k, p in net.populations.items():
+        nodes[k] = dataclasses.replace(p, vth=rng.integers(1, 64, p.size).reshape(p.shape))
+    return nh.Network(nodes, list(net.edges), net.profile)
+
+
+def _assert_same(a, b, pops, rec=REC):
+    assert (a.num_steps, a.batch_size) == (b.num_steps, b.batch_size)
+    for var in rec:
+        assert set(getattr(a, var)) == set(getattr(b, var))
+        for p in getattr(a, var):
+            x, y = getattr(a, var)[p], getattr(b, var)[p]
+            assert x.dtype == y.dtype and x.shape == y.shape
+            np.testing.assert_array_equal(x, y, err_msg=f"{p}.{var}")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_distributed_equals_local_on_random_networks(cluster, seed):
+    """Random networks (delays, both profiles' widths, random batch sizes and piece
+    counts, including more pieces than workers and pieces of one sample)."""
+    from neurohw.distributed import run as drun
+
+    _, client = cluster
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(50):  # draw until the network spikes (a silent one compares zeros only)
+        net = _lively(random_network(rng, ["loihi1", "loihi2"][seed % 2], conv=False,
+                                     delays=True), rng)
+        n = net.nodes["input"].shape[0]
+        B = int(rng.integers(2, 9))
+        x = (rng.random((B, int(rng.integers(5, 40)), n)) < rng.uniform(0.05, 0.9)).astype(np.int8)
+        local = run(net, x, record=REC, engine="numpy", count_events=True)
+        if all(s.any() for s in local.spikes.values()):
+            break
+    else:
+        pytest.fail("no spiking draw")
+    engine = ["numpy", "numba", "auto", "numpy"][seed]
+    dist = drun(net, x, client, record=REC, engine=engine, count_events=True,
+                pieces=[None, 3, B, 2][seed])
+    _assert_same(local, dist, net.populations)
+    for p in net.populations:
+        for e in ("u_wrap", "v_clip"):
+            np.testing.assert_array_equal(local.events[p][e], dist.events[p][e])
+
+
+def test_distributed_conv_and_lively_spikes(cluster):
+    """A conv network that spikes: the spikes and v/u come back in batch order."""
+    from neurohw.distributed import run as drun
+
+    _, client = cluster
+    rng = np.random.default_rng(7)
+    net = _lively(random_network(rng, "loihi2", conv=True), rng)
+    n = int(np.prod(net.nodes["input"].shape))
+    x = (rng.random((5, 12, n)) < 0.5).astype(np.int8)
+    local = run(net, x, record=REC)
+    dist = drun(net, x, client, record=REC)
+    _assert_same(local, dist, net.populations)
+    assert all(s.any() for s in local.spikes.values())
+    # a permuted batch gives the permuted answers (order is kept, not just the multiset)
+    perm = rng.permutation(5)
+    dperm = drun(net, x[perm], client, record=REC, pieces=5)
+    for var in REC:
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(dperm, var)[p], getattr(local, var)[p][perm])
+
+
+def test_cli_emulate_with_scheduler(cluster, tmp_path):
+    """`neurohw emulate --scheduler ADDRESS` writes the same file contents as a local run."""
+    from neurohw.cli import main
+
+    lc, _ = cluster
+    rng = np.random.default_rng(3)
+    net = _lively(random_network(rng, "loihi2", conv=False, delays=True), rng)
+    model = tmp_path / "m.q.nir"
+    nh.write_network(net, model)
+    x = (rng.random((4, 20, net.nodes["input"].shape[0])) < 0.4).astype(np.int8)
+    np.save(tmp_path / "x.npy", x)
+    args = [str(model), "--input", str(tmp_path / "x.npy"), "--record", "v,u"]
+    assert main(["emulate", *args, "--out", str(tmp_path / "a.npz")]) == 0
+    assert main(["emulate", *args, "--out", str(tmp_path / "b.npz"),
+                 "--scheduler", lc.scheduler_address]) == 0
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    assert sorted(a.files) == sorted(b.files)
+    for k in a.files:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_worker_with_another_version_is_refused(cluster, monkeypatch):
+    from neurohw import distributed as dist
+
+    _, client = cluster
+    rng = np.random.default_rng(0)
+    net = random_network(rng, "loihi2", conv=False)
+    x = np.zeros((2, 3, net.nodes["input"].shape[0]), np.int8)
+    # in-process workers share the module: make the workers report another version
+    monkeypatch.setattr(dist, "_worker_version", lambda: "9.9.9")
+    with pytest.raises(nh.errors.ValidationError, match="same version"):
+        dist.run(net, x, client)
+
+
+def test_missing_dask_is_one_line(monkeypatch):
+    from neurohw import distributed as dist
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails
+    with pytest.raises(nh.errors.MissingDependencyError) as exc:
+        dist.connect("tcp://127.0.0.1:1")
+    assert "\n" not in str(exc.value) and "dask[distributed]" in str(exc.value)
+
+
+def test_unreachable_scheduler_is_one_line():
+    from neurohw import distributed as dist
+
+    with pytest.raises(nh.errors.ValidationError) as exc:
+        dist.connect("tcp://127.0.0.1:9", timeout="1s")
+    assert "\n" not in str(exc.value) and "no Dask scheduler" in str(exc.value)
