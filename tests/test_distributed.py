@@ -141,3 +141,37 @@ def test_unreachable_scheduler_is_one_line():
     with pytest.raises(nh.errors.ValidationError) as exc:
         dist.connect("tcp://127.0.0.1:9", timeout="1s")
     assert "\n" not in str(exc.value) and "no Dask scheduler" in str(exc.value)
+
+
+def test_quantize_eval_with_scheduler(cluster, tmp_path):
+    """`neurohw quantize --eval --scheduler`: the report's chip figures (spikes, v, event
+    counts, accuracy) equal those of a local evaluation."""
+    import json
+    from pathlib import Path
+
+    from neurohw.cli import main
+
+    lc, _ = cluster
+    root = Path(__file__).resolve().parents[1] / "examples" / "models"
+    model, data = root / "digits.nir", root / "digits_data.npz"
+    common = ["--calibrate", f"{data}:x_train", "--eval", f"{data}:x_test",
+              "--labels", f"{data}:y_test"]
+    assert main(["quantize", str(model), "-o", str(tmp_path / "a.q.nir"), *common,
+                 "--report", str(tmp_path / "ra")]) == 0
+    assert main(["quantize", str(model), "-o", str(tmp_path / "b.q.nir"), *common,
+                 "--report", str(tmp_path / "rb"), "--scheduler", lc.scheduler_address]) == 0
+    a = json.loads((tmp_path / "ra" / "report.json").read_text())["evaluation"]
+    b = json.loads((tmp_path / "rb" / "report.json").read_text())["evaluation"]
+    assert a == b and a["accuracy_chip"] is not None
+
+
+def test_quantize_scheduler_needs_eval(tmp_path, capsys):
+    from pathlib import Path
+
+    from neurohw.cli import main
+
+    model = Path(__file__).resolve().parents[1] / "examples" / "models" / "digits.nir"
+    rc = main(["quantize", str(model), "-o", str(tmp_path / "q.nir"),
+               "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--scheduler needs --eval" in err and err.count("\n") == 1

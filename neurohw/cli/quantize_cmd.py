@@ -53,6 +53,9 @@ def add_args(p) -> None:
     p.add_argument("--eval", metavar="X.npy[:KEY]", help="spike input to compare float and chip on")
     p.add_argument("--labels", metavar="Y.npy[:KEY]", help="labels of --eval, for accuracy")
     p.add_argument("--progress", action="store_true", help="progress bar for the evaluation")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run --eval's chip emulation over a Dask cluster (e.g. tcp://HOST:8786; "
+                        "needs dask[distributed]; same integers as a local run; docs/cluster.md)")
 
 
 def _input_shape(path):
@@ -92,6 +95,8 @@ def run(args) -> int:
 
     if args.labels and not args.eval:
         raise ValidationError("--labels needs --eval")
+    if getattr(args, "scheduler", None) and not args.eval:
+        raise ValidationError("--scheduler needs --eval (it spreads the evaluation's batch)")
     try:
         profile = parse_profile(args.profile)
     except ValidationError as exc:
@@ -113,7 +118,8 @@ def run(args) -> int:
     ev = None
     if x is not None:
         try:
-            ev = evaluate(model, x, y, progress=args.progress)
+            ev = evaluate(model, x, y, progress=args.progress,
+                          scheduler=getattr(args, "scheduler", None))
         except ValidationError as exc:
             raise ValidationError(f"{args.eval}: {exc}") from None
     print(format_report(model, ev), end="")

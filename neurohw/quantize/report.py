@@ -115,8 +115,12 @@ def _spike_time_err(fs: np.ndarray, cs: np.ndarray) -> float:
     return tot / cnt if cnt else float("nan")
 
 
-def evaluate(model, x, labels=None, progress: bool = False) -> Evaluation:
-    """Compare the float reference and the chip emulation on spike input ``x`` ``(B, T, n_in)``."""
+def evaluate(model, x, labels=None, progress: bool = False, scheduler=None) -> Evaluation:
+    """Compare the float reference and the chip emulation on spike input ``x`` ``(B, T, n_in)``.
+
+    ``scheduler`` (a Dask scheduler address or ``Client``): run the chip emulation's
+    batch on that cluster (:mod:`neurohw.distributed`; same integers); the float
+    reference runs locally."""
     net = model.network
     if len(model.float_graph.inputs) != 1:
         raise ValidationError(f"evaluate: the network has {len(model.float_graph.inputs)} Input "
@@ -130,7 +134,12 @@ def evaluate(model, x, labels=None, progress: bool = False) -> Evaluation:
     L = max(lat.values(), default=0)
     xp = np.concatenate([x, np.zeros((B, L, n_in), x.dtype)], axis=1).astype(np.int64)
     readout_pop = _readout(model)
-    chip = emulate(net, xp, record=("spikes", "v"), progress=progress, count_events=True)
+    if scheduler is not None:
+        from ..distributed import run as run_distributed
+
+        chip = run_distributed(net, xp, scheduler, record=("spikes", "v"), count_events=True)
+    else:
+        chip = emulate(net, xp, record=("spikes", "v"), progress=progress, count_events=True)
     layers: Dict[str, Dict[str, float]] = {}
     cs_all, cv_all = {}, {}
     for name, nm in model.neurons.items():
