@@ -47,7 +47,8 @@ from . import ir
 from .errors import ValidationError
 
 __all__ = ["BenchConfig", "bench_network", "bench_input", "machine_info", "run_bench",
-           "format_markdown", "write_report", "TARGETS"]
+           "format_markdown", "write_report", "TARGETS", "conv_network", "measure_conv",
+           "CONV_TARGET_STEPS_PER_S", "CONV_TARGET_GIB"]
 
 #: speed targets (ratio emulator / Lava steady state) per case; None: no target
 #: (issue 13: 100x single-sample, 5,000x at batch 256; issue 4 asked 20x and 2,000x)
@@ -78,7 +79,9 @@ class BenchConfig:
     the emulator (:func:`measure_under_load`);
     ``gemm`` -- measure the machine's float32 GEMM bound (:func:`gemm_bound`);
     ``startup`` -- time whole ``neurohw emulate`` processes on a small run
-    (:func:`measure_startup`).
+    (:func:`measure_startup`);
+    ``conv`` -- time the 1M-neuron conv net (:func:`measure_conv`) for
+    ``conv_steps`` steps (>= 10), one sample and a batch of ``conv_batch``.
     """
 
     steps: int = 2000
@@ -92,18 +95,22 @@ class BenchConfig:
     under_load: bool = False
     gemm: bool = True
     startup: bool = True
+    conv: bool = True
+    conv_steps: int = 200
+    conv_batch: int = 4
 
     @classmethod
     def quick(cls, **overrides) -> "BenchConfig":
         """Short runs for CI and tests: 200 steps, batch 16, one repeat, no 10k network."""
         base = dict(steps=200, batch=16, large=False, large_steps=100, large_lava_steps=50,
-                    repeats=1, startup=False)
+                    repeats=1, startup=False, conv=False)
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
     def check(self) -> None:
         for name, lo in (("steps", 10), ("batch", 1), ("large_steps", 10),
-                         ("large_lava_steps", 10), ("repeats", 1)):
+                         ("large_lava_steps", 10), ("repeats", 1), ("conv_steps", 10),
+                         ("conv_batch", 1)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < lo:
                 raise ValidationError(f"bench: {name}={value!r} must be an integer >= {lo}")
@@ -162,6 +169,79 @@ def bench_input(n_in: int, steps: int, batch: int, rate: float = 0.1,
     """Poisson (Bernoulli per step) input spikes, int8 ``(batch, steps, n_in)``."""
     rng = np.random.default_rng(seed)
     return (rng.random((batch, steps, n_in)) < rate).astype(np.int8)
+
+
+#: issue 13 item 5: the 1M-neuron conv net, one sample, steps/s and whole-process memory
+CONV_TARGET_STEPS_PER_S = 100.0
+CONV_TARGET_GIB = 2.0
+
+
+def conv_network(seed: int = 0, profile="loihi2") -> ir.Network:
+    """The 1M-neuron conv net: Input 2x128x128 -> Conv2d 3x3 (padding 1) -> LIF
+    32x128x128 -> Conv2d 3x3 (padding 1) -> LIF 32x128x128 (1,048,576 LIF neurons;
+    9,792 weights applied at every position, 160M multiply-adds per sample-step).
+    Weights: mixed sign, 8-bit mantissas, exponent 0; thresholds set so that about
+    a quarter of the hidden and a sixth of the output neurons spike per step on
+    :func:`bench_input` spikes at rate 0.05 (the reports list the measured rates).
+    """
+    rng = np.random.default_rng(seed)
+    c1 = ir.Conv2d("conv1", weight=rng.integers(-60, 121, size=(32, 2, 3, 3)), weight_exp=0,
+                   input_shape=(2, 128, 128), padding=1)
+    c2 = ir.Conv2d("conv2", weight=rng.integers(-60, 81, size=(32, 32, 3, 3)), weight_exp=0,
+                   input_shape=(32, 128, 128), padding=1)
+    nodes = [ir.InputNode("in", (2, 128, 128)), c1,
+             ir.LIFPopulation("lif1", (32, 128, 128), du=_DU, dv=_DV, vth=300), c2,
+             ir.LIFPopulation("lif2", (32, 128, 128), du=_DU, dv=_DV, vth=12000),
+             ir.OutputNode("out", (32, 128, 128))]
+    names = [n.name for n in nodes]
+    return ir.Network({n.name: n for n in nodes}, list(zip(names[:-1], names[1:])), profile)
+
+
+_CONV_CHILD = """
+import json, resource, sys, time
+from neurohw.bench import conv_network, bench_input
+from neurohw.emulate import run
+from neurohw.emulate.engine import numba_available
+steps, batch, seed = (int(v) for v in sys.argv[1:4])
+net = conv_network(seed)
+out = {}
+for b in (1, batch):
+    x = bench_input(2 * 128 * 128, steps, b, rate=0.05, seed=seed + 3)
+    run(net, x[:, :5], engine="numba" if numba_available() else "numpy")  # warm-up: kernels
+    t0 = time.perf_counter()
+    r = run(net, x)
+    dt = time.perf_counter() - t0
+    out[str(b)] = {"seconds": dt, "sample_steps_per_s": b * steps / dt,
+                   "spike_rates": {k: float(v.mean()) for k, v in r.spikes.items()}}
+    del r
+out["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps(out))
+"""
+
+
+def measure_conv(steps: int = 200, batch: int = 4, seed: int = 0) -> dict:
+    """Time the :func:`conv_network` in a fresh process (so its peak resident memory,
+    spikes recorded, is the run's alone): ``steps`` steps on one sample and on
+    ``batch`` samples (engine ``auto``, after a 5-step warm-up run), against
+    :data:`CONV_TARGET_STEPS_PER_S` (single sample) and :data:`CONV_TARGET_GIB`
+    (peak resident set of the whole process, Linux ``ru_maxrss``)."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _CONV_CHILD, str(steps), str(batch), str(seed)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench conv: child process failed: {proc.stderr.strip()[-500:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    single = out["1"]
+    gib = out["peak_rss_bytes"] / 2**30
+    return {"network": "conv 2x128x128 -> 32x128x128 -> 32x128x128, 3x3", "neurons": 2 * 32 * 128 * 128,
+            "steps": steps, "batch": batch, "single": single, "batched": out[str(batch)],
+            "peak_rss_gib": gib, "target_steps_per_s": CONV_TARGET_STEPS_PER_S,
+            "target_gib": CONV_TARGET_GIB,
+            "meets_target": bool(single["sample_steps_per_s"] >= CONV_TARGET_STEPS_PER_S
+                                 and gib <= CONV_TARGET_GIB)}
 
 
 def machine_info() -> Dict[str, object]:
@@ -446,6 +526,10 @@ def run_bench(config: Optional[BenchConfig] = None, progress: bool = False,
                            lava3 and lava3["steps_per_s"], check3, note=note))
     else:
         log("[3/3] 10k-neuron network skipped")
+    if cfg.conv:
+        log(f"[4] 1M-neuron conv net, {cfg.conv_steps} steps, 1 and {cfg.conv_batch} samples "
+            f"(fresh process)")
+        report["conv"] = measure_conv(cfg.conv_steps, cfg.conv_batch, cfg.seed)
     report["all_bit_exact"] = (None if cfg.skip_lava else
                                all(c["check"]["bit_exact"] for c in cases))
     return report
@@ -622,6 +706,19 @@ def format_markdown(report: dict) -> str:
             ok = "met" if r["meets_target"] else "MISSED"
             lines.append(f"| {k} ({r['batch']} x {r['steps']}) | {_fmt(r['quiet'])} | "
                          f"{_fmt(r['loaded'])} | {r['ratio']:.2f} (>= {r['target']:.2f}: {ok}) |")
+    cv = report.get("conv")
+    if cv:
+        ok = "met" if cv["meets_target"] else "MISSED"
+        rates = ", ".join(f"{k} {v:.2f}" for k, v in cv["single"]["spike_rates"].items())
+        lines += ["", f"| 1M-neuron conv ({cv['network']}) | steps | speed | peak memory "
+                      f"| target |", "|---|---|---|---|---|",
+                  f"| 1 sample | {cv['steps']} | {_fmt(cv['single']['sample_steps_per_s'])} "
+                  f"steps/s | {cv['peak_rss_gib']:.2f} GiB (whole process) | "
+                  f">= {cv['target_steps_per_s']:.0f} steps/s in <= {cv['target_gib']:.0f} GiB: "
+                  f"{ok} |",
+                  f"| batch {cv['batch']} | {cv['steps']} | "
+                  f"{_fmt(cv['batched']['sample_steps_per_s'])} sample-steps/s | | - |",
+                  "", f"conv spike rates per step (1 sample): {rates}"]
     return "\n".join(lines) + "\n"
 
 

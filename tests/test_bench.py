@@ -98,3 +98,25 @@ def test_skip_lava_has_no_ratios():
     for c in report["cases"]:
         assert c["lava"] is None and c["ratio"] is None and c["check"] is None
     assert "not run" in bench.format_markdown(report)
+
+
+def test_conv_network_is_the_1m_neuron_net():
+    net = bench.conv_network(0)
+    assert sum(p.size for p in net.populations.values()) == 2 * 32 * 128 * 128
+    assert net.nodes["conv2"].out_shape == (32, 128, 128)
+    # every conv of it runs the per-tap BLAS path
+    from neurohw.emulate.engine import _ConvProj
+
+    for k in ("conv1", "conv2"):
+        assert _ConvProj(net.nodes[k], net.profile, 1).shifted is not None
+
+
+@pytest.mark.slow
+def test_measure_conv_reports_speed_memory_and_target(capsys):
+    r = bench.measure_conv(steps=10, batch=2)
+    assert r["peak_rss_gib"] > 0 and r["single"]["sample_steps_per_s"] > 0
+    assert r["meets_target"] == (r["single"]["sample_steps_per_s"] >= r["target_steps_per_s"]
+                                 and r["peak_rss_gib"] <= r["target_gib"])
+    assert 0 < r["single"]["spike_rates"]["lif2"] < 1
+    report = {"machine": bench.machine_info(), "cases": [], "conv": r}
+    assert "1M-neuron conv" in bench.format_markdown(report)

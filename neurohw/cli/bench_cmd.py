@@ -40,6 +40,10 @@ def add_args(p) -> None:
     p.add_argument("--no-startup", action="store_true",
                    help="skip timing whole `neurohw emulate` processes (default: timed, "
                         "except with --quick)")
+    p.add_argument("--no-conv", action="store_true",
+                   help="skip the 1M-neuron conv net (default: timed, except with --quick)")
+    p.add_argument("--conv-steps", type=int, default=None, metavar="T",
+                   help="steps on the 1M-neuron conv net (default 200)")
     p.add_argument("--json", default=None, metavar="OUT.json", help="write the full report")
     p.add_argument("--progress", action="store_true",
                    help="progress bars (default: when stderr is a terminal)")
@@ -57,7 +61,8 @@ def run(args) -> int:
                      skip_lava=args.skip_lava,
                      seed=args.seed, under_load=args.under_load or None,
                      gemm=False if args.no_gemm else None,
-                     startup=False if args.no_startup else None)
+                     startup=False if args.no_startup else None,
+                     conv=False if args.no_conv else None, conv_steps=args.conv_steps)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     config = BenchConfig.quick(**overrides) if args.quick else BenchConfig(**overrides)
     report = run_bench(config, progress=args.progress or sys.stderr.isatty(),

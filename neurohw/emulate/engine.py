@@ -40,6 +40,8 @@ RECORDABLE_ALL = RECORDABLE + ("trace",)
 """What :func:`run` can record: :data:`RECORDABLE` plus integer spike traces."""
 _EXACT_F64 = 2**53
 _EXACT_F32 = 2**24
+#: per-step conv multiply-adds above which a serial-kernel run leaves BLAS its threads
+_BLAS_THREADS_MIN_MACS = 4_000_000
 
 
 @dataclass
@@ -486,6 +488,13 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
     # the fused kernel updates u, v and its spike buffer in place: projections read
     # the spikes in the same step and recording copies them, so one buffer suffices
     threads = fast.Threads(B, T, threads=threads) if use_fast else None
+    # serial kernels beside big stride-1 conv products (>= 4M multiply-adds a step, e.g.
+    # 32x128x128 -> 32x128x128, 3x3): BLAS's own threads halve the products' time
+    conv_macs = B * sum(p.shifted.macs for p in projs.values()
+                        if isinstance(p, _ConvProj) and p.shifted is not None)
+    if threads is not None and threads.n < 2 and conv_macs >= _BLAS_THREADS_MIN_MACS \
+            and fast.free_cores() >= 2:
+        threads.limit_blas = False
     steppers = {k: fast.LIFStepper(params[k], state[k].u, state[k].v, state[k].ref,
                                    threads=threads)
                 for k in pops} if use_fast else {}

@@ -516,6 +516,9 @@ class Threads:
         self.probes = []  # (step, seconds parallel, seconds serial) of each timed probe
         self._limits = None
         self._saved_n = None
+        #: False leaves BLAS its own threads for the run (set by the engine when the
+        #: kernels run serial and big conv products dominate: docs/performance.md)
+        self.limit_blas = True
 
     def tick(self, t: int) -> None:
         """Step ``t`` starts: switch modes where a probe window begins or ends."""
@@ -550,6 +553,8 @@ class Threads:
         if _nb is not None and self.n >= 2:
             self._saved_n = _nb.get_num_threads()
             _nb.set_num_threads(self.n)
+        if not self.limit_blas:
+            return self
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn

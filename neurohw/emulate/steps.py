@@ -372,6 +372,8 @@ class ShiftedConv:
         self.acc = np.empty((batch, self.groups, og, self.length), self.dtype)
         self.tmp = np.empty_like(self.acc)
         self.c_out = c_out
+        #: multiply-adds per sample and step (BLAS work)
+        self.macs = len(self.offsets) * c_out * cg * self.length
 
     def __call__(self, s_in) -> np.ndarray:
         B = s_in.shape[0]
