@@ -334,9 +334,11 @@ class ShiftedConv:
     flattened per channel, holds the window of every kernel tap ``(i, j)`` as
     one contiguous slice starting at ``i*dh*Wp + j*dw`` (``Wp = W + 2*pw``):
     output position ``(y, x)`` sits at ``y*Wp + x`` of a grid ``Wp`` wide whose
-    last ``Wp - OW`` columns are discarded.  So the convolution is
-    ``sum_taps W_tap (C_out/g x C/g) @ slice`` per group: ``kh*kw`` BLAS
-    products over all positions (and the batch), memory ``O(C*H*W)``.
+    last ``Wp - OW`` columns are discarded.  The samples of a batch lie one
+    after another in each channel's row (``Hp*Wp`` apart), so each tap is one
+    GEMM ``W_tap (C_out/g x C/g) @ slice`` over batch x positions (the columns
+    between samples are discarded too); ``kh*kw`` BLAS products in all, memory
+    ``O(B*C*H*W)``.
 
     ``w`` is the integer weight ``(C_out, C/groups, kh, kw)``; ``payload_max``
     the largest input value (1 for binary spikes).  The products run in
@@ -344,8 +346,9 @@ class ShiftedConv:
     below ``2**53``: every partial sum (whatever order BLAS adds in) is then
     an integer the format holds exactly, so the int64 result equals the
     integer sum; above both bounds they run in int64 (numpy, exact, slow).
-    :meth:`__call__` returns int64 ``(B, C_out*OH*OW)`` in ``C, H, W`` order,
-    the same integers as :func:`conv_accumulate`.
+    :meth:`__call__` takes ``(B, C*H*W)`` with ``B <= batch`` and returns int64
+    ``(B, C_out*OH*OW)`` in ``C, H, W`` order, the same integers as
+    :func:`conv_accumulate`.
     """
 
     def __init__(self, in_shape, w, padding, dilation, groups: int, batch: int,
@@ -354,40 +357,48 @@ class ShiftedConv:
         w = np.asarray(w, dtype=np.int64)
         c_out, cg, kh, kw = w.shape
         (ph, pw), (dh, dw) = padding, dilation
-        self.c, self.h, self.w_in, self.groups = c, h, wd, int(groups)
+        self.c, self.h, self.w_in, self.groups, self.cg = c, h, wd, int(groups), cg
         self.ph, self.pw = int(ph), int(pw)
         self.hp, self.wp = h + 2 * self.ph, wd + 2 * self.pw
+        self.seg = self.hp * self.wp  # one sample's padded input per channel
         self.oh, self.ow = conv_output_hw((h, wd), (kh, kw), (1, 1), padding, dilation)
         bound = int(np.abs(w).reshape(c_out, -1).sum(axis=1).max(initial=0)) * int(payload_max)
         self.dtype = (np.float32 if bound < 2**24 else np.float64 if bound < 2**53 else np.int64)
-        og = c_out // self.groups
+        self.og = c_out // self.groups
         # (taps, groups, C_out/g, C/g)
         self.taps = np.ascontiguousarray(
-            w.reshape(self.groups, og, cg, kh * kw).transpose(3, 0, 1, 2)).astype(self.dtype)
+            w.reshape(self.groups, self.og, cg, kh * kw).transpose(3, 0, 1, 2)).astype(self.dtype)
         self.offsets = [i * dh * self.wp + j * dw for i in range(kh) for j in range(kw)]
-        self.length = self.oh * self.wp  # grid positions computed per tap
-        # the zero tail lets the last tap's slice run the full grid length
-        tail = max(0, max(self.offsets, default=0) + self.length - self.hp * self.wp)
-        self.pad = np.zeros((batch, self.groups, cg, self.hp * self.wp + tail), self.dtype)
-        self.acc = np.empty((batch, self.groups, og, self.length), self.dtype)
-        self.tmp = np.empty_like(self.acc)
+        self.length = self.oh * self.wp  # grid positions computed per tap and sample
+        # the zero tail lets the last tap's slice run the last sample's full grid
+        self.tail = max(0, max(self.offsets, default=0) + self.length - self.seg)
+        self.batch = int(batch)
+        self.pad = np.zeros((self.groups, cg, self.batch * self.seg + self.tail), self.dtype)
+        self._out = {}  # batch size -> (acc, tmp)
         self.c_out = c_out
         #: multiply-adds per sample and step (BLAS work)
         self.macs = len(self.offsets) * c_out * cg * self.length
 
     def __call__(self, s_in) -> np.ndarray:
         B = s_in.shape[0]
-        pad = self.pad[:B]
-        inner = pad[..., :self.hp * self.wp].reshape(B, self.c, self.hp, self.wp)
+        n = (B - 1) * self.seg + self.length  # columns of each tap's product
+        if B not in self._out:
+            self._out[B] = (np.empty((self.groups, self.og, n), self.dtype),
+                            np.empty((self.groups, self.og, n), self.dtype))
+        acc, tmp = self._out[B]
+        inner = self.pad[..., :B * self.seg].reshape(self.c, B, self.hp, self.wp)
         inner[:, :, self.ph:self.ph + self.h, self.pw:self.pw + self.w_in] = \
-            s_in.reshape(B, self.c, self.h, self.w_in)
-        acc, tmp = self.acc[:B], self.tmp[:B]
+            s_in.reshape(B, self.c, self.h, self.w_in).transpose(1, 0, 2, 3)
         for k, off in enumerate(self.offsets):
-            x = pad[..., off:off + self.length]
+            x = self.pad[..., off:off + n]
             if k == 0:
                 np.matmul(self.taps[k], x, out=acc)
             else:
                 np.matmul(self.taps[k], x, out=tmp)
                 acc += tmp
-        grid = acc.reshape(B, self.c_out, self.oh, self.wp)[..., :self.ow]
-        return grid.astype(np.int64).reshape(B, -1)
+        # (o, b, y, x) sits at o*n + b*seg + y*Wp + x of the contiguous products
+        it = acc.itemsize
+        grid = np.lib.stride_tricks.as_strided(
+            acc, shape=(self.c_out, B, self.oh, self.ow),
+            strides=(n * it, self.seg * it, self.wp * it, it), writeable=False)
+        return grid.transpose(1, 0, 2, 3).astype(np.int64).reshape(B, -1)
