@@ -21,7 +21,7 @@ def cluster():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as lc, Client(lc) as client:
+                      dashboard_address=":0") as lc, Client(lc) as client:
         yield lc, client
 
 
@@ -175,3 +175,47 @@ def test_quantize_scheduler_needs_eval(tmp_path, capsys):
                "--scheduler", "tcp://127.0.0.1:9"])
     err = capsys.readouterr().err
     assert rc == 2 and "--scheduler needs --eval" in err and err.count("\n") == 1
+
+
+def test_process_workers_equal_local(tmp_path):
+    """Two worker processes (as on a real cluster: the network travels as quantized-NIR
+    bytes and is read back in another interpreter)."""
+    from distributed import Client, LocalCluster
+
+    from neurohw.distributed import run as drun
+
+    rng = np.random.default_rng(11)
+    net = _lively(random_network(rng, "loihi1", conv=True), rng)
+    n = int(np.prod(net.nodes["input"].shape))
+    x = (rng.random((6, 15, n)) < 0.4).astype(np.int8)
+    local = run(net, x, record=REC, engine="numpy")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0", local_directory=str(tmp_path)) as lc, \
+            Client(lc) as client:
+        dist = drun(net, x, client, record=REC, engine="numpy")
+    _assert_same(local, dist, net.populations)
+
+
+def test_dask_is_imported_only_with_scheduler():
+    import subprocess
+
+    code = ("import sys, neurohw, neurohw.distributed, neurohw.cli.emulate_cmd, "
+            "neurohw.cli.quantize_cmd; print(any(m.split('.')[0] in ('dask', 'distributed') "
+            "for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_cli_missing_dask_is_one_line(tmp_path, capsys, monkeypatch):
+    from neurohw.cli import main
+
+    rng = np.random.default_rng(0)
+    net = random_network(rng, "loihi2", conv=False)
+    nh.write_network(net, tmp_path / "m.q.nir")
+    np.save(tmp_path / "x.npy", np.zeros((2, 3, net.nodes["input"].shape[0]), np.int8))
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    rc = main(["emulate", str(tmp_path / "m.q.nir"), "--input", str(tmp_path / "x.npy"),
+               "--out", str(tmp_path / "r.npz"), "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "dask[distributed]" in err and err.count("\n") == 1
+    assert not (tmp_path / "r.npz").exists()
