@@ -60,6 +60,9 @@ def connect(scheduler, timeout: str = "10s"):
         return scheduler
     try:
         return distributed.Client(scheduler, timeout=timeout)
+    except ValueError as exc:  # a malformed address
+        raise ValidationError(f"--scheduler {scheduler}: not a Dask scheduler address ({exc}); "
+                              f"use e.g. tcp://HOST:8786") from None
     except (OSError, TimeoutError) as exc:
         raise ValidationError(f"--scheduler {scheduler}: no Dask scheduler answers there "
                               f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"

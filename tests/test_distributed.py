@@ -92,9 +92,14 @@ def test_distributed_conv_and_lively_spikes(cluster):
             np.testing.assert_array_equal(getattr(dperm, var)[p], getattr(local, var)[p][perm])
 
 
-def test_cli_emulate_with_scheduler(cluster, tmp_path):
-    """`neurohw emulate --scheduler ADDRESS` writes the same file contents as a local run."""
-    from neurohw.cli import main
+@pytest.mark.parametrize("spill", [False, True])
+def test_cli_emulate_with_scheduler(cluster, tmp_path, monkeypatch, spill):
+    """`neurohw emulate --scheduler ADDRESS` writes the same file contents as a local run
+    (also when the recording is collected into memory-mapped spill files)."""
+    from neurohw.cli import emulate_cmd, main
+
+    if spill:
+        monkeypatch.setattr(emulate_cmd, "SPILL_BYTES", 0)
 
     lc, _ = cluster
     rng = np.random.default_rng(3)
@@ -135,12 +140,15 @@ def test_missing_dask_is_one_line(monkeypatch):
     assert "\n" not in str(exc.value) and "dask[distributed]" in str(exc.value)
 
 
-def test_unreachable_scheduler_is_one_line():
+@pytest.mark.parametrize("address, msg", [("tcp://127.0.0.1:9", "no Dask scheduler answers"),
+                                          ("notanaddress", "not a Dask scheduler address"),
+                                          ("http://127.0.0.1:1", "not a Dask scheduler address")])
+def test_bad_scheduler_is_one_line(address, msg):
     from neurohw import distributed as dist
 
     with pytest.raises(nh.errors.ValidationError) as exc:
-        dist.connect("tcp://127.0.0.1:9", timeout="1s")
-    assert "\n" not in str(exc.value) and "no Dask scheduler" in str(exc.value)
+        dist.connect(address, timeout="1s")
+    assert "\n" not in str(exc.value) and msg in str(exc.value) and address in str(exc.value)
 
 
 def test_quantize_eval_with_scheduler(cluster, tmp_path):
