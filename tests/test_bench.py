@@ -83,6 +83,7 @@ def test_batch_rows_equal_single_runs():
 @pytest.mark.parametrize("args, fragment", [
     (["--steps", "3"], "steps=3 must be an integer >= 10"),
     (["--batch", "0"], "batch=0 must be an integer >= 1"),
+    (["--conv-steps", "3"], "conv_steps=3 must be an integer >= 10"),
     (["--large-steps", "50", "--large-lava-steps", "60"], "large_lava_steps=60 must be at most"),
     (["--json", "/dev/null/b.json"], "/dev/null is not a directory"),  # missing dirs are created
 ])
@@ -114,7 +115,7 @@ def test_conv_network_is_the_1m_neuron_net():
 @pytest.mark.slow
 def test_measure_conv_reports_speed_memory_and_target(capsys):
     r = bench.measure_conv(steps=10, batch=2)
-    assert r["peak_rss_gib"] > 0 and r["single"]["sample_steps_per_s"] > 0
+    assert 0 < r["peak_rss_gib"] <= r["target_gib"] and r["single"]["sample_steps_per_s"] > 0
     assert r["meets_target"] == (r["single"]["sample_steps_per_s"] >= r["target_steps_per_s"]
                                  and r["peak_rss_gib"] <= r["target_gib"])
     assert 0 < r["single"]["spike_rates"]["lif2"] < 1
