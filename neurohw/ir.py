@@ -531,6 +531,35 @@ class Sparse(_Weighted):
             _csr_entries(self.delay, self.where, "delay", lo, hi, profile.describe_range("delay"))
 
 
+def find_cycle(names: List[str], succ: Dict[str, List[str]], starts: Sequence[str] = ()
+               ) -> Optional[List[str]]:
+    """First cycle met by a depth-first search from ``starts`` (then every node), as the
+    node path ``[v, ..., u]`` whose closing edge is ``u -> v``; None if acyclic.
+
+    ``succ`` maps every name to its successors.  Iterative (no recursion limit on
+    long chains); used by :meth:`Network.has_cycle` and the float reference's scheduler.
+    """
+    state: Dict[str, int] = {}  # 1 on the stack, 2 done
+    for root in list(starts) + list(names):
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(succ[root]))]
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                path = [n for n, _ in stack]
+                return path[path.index(nxt):]
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append((nxt, iter(succ[nxt])))
+    return None
+
+
 def conv_output_len(n: int, kernel: int, stride: int = 1, pad_lo: int = 0,
                     pad_hi: Optional[int] = None, dilation: int = 1) -> int:
     """Output length along one axis of a convolution or pooling window (all in elements).
@@ -874,31 +903,11 @@ class Network:
         return sum(p.num_synapses for p in self.projections.values())
 
     def has_cycle(self) -> bool:
-        """True when the graph has a directed cycle (recurrence).
-
-        Iterative depth-first search: no recursion limit on long chains.
-        """
+        """True when the graph has a directed cycle (recurrence)."""
         succ: Dict[str, List[str]] = {n: [] for n in self.nodes}
         for src, dst in self.edges:
             succ[src].append(dst)
-        state: Dict[str, int] = {}  # 1: on the current path, 2: done
-        for root in self.nodes:
-            if root in state:
-                continue
-            state[root] = 1
-            stack = [(root, iter(succ[root]))]
-            while stack:
-                node, it = stack[-1]
-                nxt = next(it, None)
-                if nxt is None:
-                    state[node] = 2
-                    stack.pop()
-                elif state.get(nxt) == 1:
-                    return True
-                elif nxt not in state:
-                    state[nxt] = 1
-                    stack.append((nxt, iter(succ[nxt])))
-        return False
+        return find_cycle(list(self.nodes), succ) is not None
 
     def validate(self, profile: HardwareProfile | str | None = None) -> None:
         """Check every node against ``profile`` (default: the network's own)."""

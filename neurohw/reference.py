@@ -85,6 +85,7 @@ import numpy as np
 
 from . import floatsem
 from .errors import MissingDependencyError, ValidationError
+from .ir import find_cycle
 from .neuronext import ELIF_EXP_CAP, NeuronExt, neuron_ext
 from .nirgraph import flatten_graph
 from .sources import CHIP_RULE, NeuronRule, apply_source
@@ -438,31 +439,6 @@ _NEEDS_DT = {"Delay": _Delay, **{k: _Neuron for k in _STATEFUL_V}}
 # ---------------------------------------------------------------------------
 # scheduling
 # ---------------------------------------------------------------------------
-def _find_cycle(names: List[str], succ: Dict[str, List[str]], starts: List[str]
-                ) -> Optional[List[str]]:
-    """First cycle met by a depth-first search from ``starts`` (then every node), as the
-    node path ``[v, ..., u]`` whose closing edge is ``u -> v``; None if acyclic."""
-    state: Dict[str, int] = {}  # 1 on the stack, 2 done
-    for root in starts + names:
-        if root in state:
-            continue
-        state[root] = 1
-        stack = [(root, iter(succ[root]))]
-        while stack:
-            node, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                state[node] = 2
-                stack.pop()
-            elif state.get(nxt) == 1:
-                path = [n for n, _ in stack]
-                return path[path.index(nxt):]
-            elif nxt not in state:
-                state[nxt] = 1
-                stack.append((nxt, iter(succ[nxt])))
-    return None
-
-
 def graph_schedule(nodes: Mapping[str, Any], edges: Sequence[Tuple[str, str]]
                    ) -> Tuple[List[str], List[Tuple[str, str]]]:
     """Evaluation order and back edges of a flat graph (see the module docstring).
@@ -486,7 +462,7 @@ def graph_schedule(nodes: Mapping[str, Any], edges: Sequence[Tuple[str, str]]
         for s, d in edges:
             if (s, d) not in cut and d not in succ[s]:
                 succ[s].append(d)
-        cycle = _find_cycle(names, succ, starts)
+        cycle = find_cycle(names, succ, starts)
         if cycle is None:
             break
         ring = list(zip(cycle, cycle[1:] + cycle[:1]))
@@ -531,16 +507,7 @@ def _compile(graph, dt: float, rules: Optional[Mapping[str, NeuronRule]] = None)
         raw_nodes, edges = flatten_graph(graph)
     else:
         raise ValidationError(f"graph: expected a nir.NIRGraph, got {type(graph).__name__}")
-    edges = [(str(s), str(d)) for s, d in edges]
-    for name, node in raw_nodes.items():
-        kind = _type(node)
-        if kind not in SUPPORTED_NODES:
-            raise ValidationError(f"node '{name}': NIR node type {kind} is not supported by the "
-                                  f"reference simulator (supported: {', '.join(SUPPORTED_NODES)})")
-    for s, d in edges:
-        for end in (s, d):
-            if end not in raw_nodes:
-                raise ValidationError(f"edge ({s!r}, {d!r}): no node named '{end}'")
+    edges = [(str(s), str(d)) for s, d in edges]  # node types and edge ends checked above
     inputs = [n for n, node in raw_nodes.items() if _type(node) == "Input"]
     if not inputs:
         raise ValidationError("graph: no Input node")

@@ -31,7 +31,7 @@ import numpy as np
 from .errors import FileFormatError, ValidationError
 from .ir import conv_output_len
 from .limits import Limits, get_limits
-from .nirgraph import NEURON_NODE_TYPES, meta_of
+from .nirgraph import NEURON_NODE_TYPES, shape_of, meta_of
 
 __all__ = ["NODE_FIELDS", "TIME_CONSTANTS", "STATELESS_TYPES", "WEIGHTED_TYPES", "NEURON_NODE_TYPES",
            "CHIP_NODE_TYPES", "check_nir_file", "validate_float_graph", "read_float_nir",
@@ -463,20 +463,6 @@ def _ints(node, key: str, where: str, n: int, minimum: int, default=None) -> Tup
     return tuple(int(v) for v in arr)
 
 
-def _declared(node, key: str) -> Optional[Shape]:
-    """The shape in ``node.input_type``/``output_type`` (``key``), or None when absent."""
-    types = getattr(node, key, None)
-    if not isinstance(types, dict) or not types:
-        return None
-    value = next(iter(types.values()))
-    if value is None:
-        return None
-    arr = np.asarray(value).reshape(-1)
-    if arr.size == 0 or arr.dtype.kind not in "iuf":
-        return None
-    return tuple(int(v) for v in arr)
-
-
 def _prod(shape: Sequence[int]) -> int:
     return int(np.prod(shape, dtype=object)) if len(shape) else 1
 
@@ -514,14 +500,14 @@ class _NodeCheck:
         pass
 
     def _check_Input(self) -> None:
-        shape = _declared(self.node, "input_type")
+        shape = shape_of(self.node, "input_type")
         if shape is None:
             raise ValidationError(f"{self.where}: input_type has no shape")
         self._shape_ok(shape, "input_type")
         self.own_in = shape
 
     def _check_Output(self) -> None:
-        shape = _declared(self.node, "output_type")
+        shape = shape_of(self.node, "output_type")
         if shape is not None:
             self._shape_ok(shape, "output_type")
 
@@ -607,7 +593,7 @@ class _NodeCheck:
     def _check_Flatten(self) -> None:
         for key in ("start_dim", "end_dim"):
             _ints(self.node, key, self.where, 1, -(2**31), default=0)
-        shape = _declared(self.node, "input_type")
+        shape = shape_of(self.node, "input_type")
         if shape is not None:
             self._shape_ok(shape, "input_type")
             self.own_in = shape
@@ -715,7 +701,7 @@ class _NodeCheck:
                                       f"input shape {shape} (dims index the unbatched shape)")
             return shape[:s] + (_prod(shape[s:e + 1]),) + shape[e + 1:]
         if k == "Output":
-            declared = _declared(self.node, "output_type")
+            declared = shape_of(self.node, "output_type")
             if declared is not None and _prod(declared) != _prod(in_shape):
                 raise ValidationError(f"{self.where}: output_type {list(declared)} but the input "
                                       f"has shape {tuple(in_shape)}")
@@ -786,10 +772,10 @@ def _nested_ports(graph, prefix: str = "") -> List[Tuple[str, str, Optional[Shap
             kind = _kind(pnode)
             if kind == "Input":
                 inner = [full + d for s, d in node.edges if s == pname]
-                ports.append((full + pname, kind, _declared(pnode, "input_type"), inner))
+                ports.append((full + pname, kind, shape_of(pnode, "input_type"), inner))
             elif kind == "Output":
                 inner = [full + s for s, d in node.edges if d == pname]
-                ports.append((full + pname, kind, _declared(pnode, "output_type"), inner))
+                ports.append((full + pname, kind, shape_of(pnode, "output_type"), inner))
         ports.extend(_nested_ports(node, full))
     return ports
 
