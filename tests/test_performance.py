@@ -30,7 +30,10 @@ def test_imports_stay_light(stmt):
     assert out == "[]", f"{stmt} imported {out}"
 
 
-def test_auto_engine_picks_numpy_for_small_runs_numba_for_big_ones():
+def test_auto_engine_picks_numpy_for_small_runs_numba_for_big_ones(monkeypatch):
+    from neurohw.emulate import engine
+
+    monkeypatch.setattr(engine, "_kernels_loaded", lambda: False)  # as in a fresh process
     net = random_network(np.random.default_rng(0), "loihi2")
     assert choose_engine(net, 1, 20) == "numpy"
     big = "numba" if numba_available() else "numpy"
@@ -202,9 +205,17 @@ def test_auto_engine_compiles_big_networks_even_for_few_steps():
     if not numba_available():
         pytest.skip("numba not installed")
     from neurohw.bench import bench_network
+    from neurohw.emulate import engine, fast
 
-    assert choose_engine(bench_network((1000, 5000, 5000)), 1, 200) == "numba"
-    assert choose_engine(bench_network((100, 100, 10)), 1, 100) == "numpy"
+    monkeypatch = pytest.MonkeyPatch()
+    with monkeypatch.context() as m:
+        m.setattr(engine, "_kernels_loaded", lambda: False)  # as in a fresh process
+        assert choose_engine(bench_network((1000, 5000, 5000)), 1, 200) == "numba"
+        assert choose_engine(bench_network((100, 100, 10)), 1, 100) == "numpy"
+    # once the kernels are loaded in this process, even short runs use them
+    run(bench_network((20, 20, 5)), np.zeros((1, 5, 20), np.int8), engine="numba")
+    assert fast.loaded()
+    assert choose_engine(bench_network((100, 100, 10)), 1, 1000) == "numba"
 
 
 def test_probing_threads_and_spilled_recording_match_lava(tmp_path, monkeypatch):
@@ -262,17 +273,19 @@ def _chain_net(rng, profile, layers):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_fused_chain_equals_numpy_engine(seed):
-    """The single-sample chain loop (random chains of 1-3 layers, weights, exponents
-    and per-neuron parameters over their full ranges): spikes, v, u and events equal
-    the numpy engine's, and the chain path is really taken."""
+def test_fused_chain_equals_numpy_engine(seed, batch=None):
+    """The chain loop (random chains of 1-3 layers, weights, exponents and per-neuron
+    parameters over their full ranges; one sample or a batch, whose samples run on
+    parallel threads): spikes, v, u and events equal the numpy engine's, and the chain
+    path is really taken."""
     if not numba_available():
         pytest.skip("numba not installed")
     from neurohw.emulate import engine
 
     rng = np.random.default_rng(900 + seed)
     net = _chain_net(rng, "loihi2", 1 + seed % 3)
-    x = (rng.random((1, 300, net.nodes["input"].shape[0])) < rng.uniform(0.05, 0.9)
+    B = (1, 3, 40)[seed % 3] if batch is None else batch
+    x = (rng.random((B, 300, net.nodes["input"].shape[0])) < rng.uniform(0.05, 0.9)
          ).astype(np.int8)
     calls = []
     orig = engine._run_chain
@@ -294,6 +307,49 @@ def test_fused_chain_equals_numpy_engine(seed):
             np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
 
 
+def test_chain_runner_wide_sums_and_exponents():
+    """The chain kernel's int64 sums (rows whose sum of |w| leaves int32) and both
+    exponent signs, against the numpy step functions: Dense sums, ``apply_exp``, Lava's
+    int32 wrap, ``lif_step``."""
+    if not numba_available():
+        pytest.skip("numba not installed")
+    from neurohw.emulate import fast
+    from neurohw.emulate.steps import LIFParams, LIFState, apply_exp, lif_step, wrap32
+
+    rng = np.random.default_rng(5)
+    sizes = [37, 23, 9]
+    layers = []
+    for i, e in enumerate((3, -5)):
+        w = rng.integers(-2**27, 2**27, (sizes[i + 1], sizes[i]), dtype=np.int64)
+        n = sizes[i + 1]
+        p = LIFParams(decay_u=rng.integers(0, 4097, n), decay_v=rng.integers(0, 4097, n),
+                      bias=rng.integers(-2**20, 2**20, n), vth_scaled=rng.integers(0, 2**23, n))
+        layers.append((w, e, True, p))
+    B, T = 5, 120
+    runner = fast.ChainRunner(layers, B)
+    assert runner.scratch.dtype == np.int64
+    x = (rng.random((B, T, sizes[0])) < 0.5).astype(np.int8)
+    rec = [np.zeros((T, B, runner.N), dt) for dt in (np.int8, np.int32, np.int32)]
+    runner.run(x, 0, 50, *rec)
+    runner.run(x, 50, T, *rec)
+    # the same steps with the numpy functions, in the engine's order
+    st = [LIFState(np.zeros((B, n), np.int64), np.zeros((B, n), np.int64)) for n in sizes[1:]]
+    buf = [np.zeros((B, n), np.int64) for n in sizes[1:]]
+    for t in range(T):
+        spikes = []
+        for i, (w, e, _, p) in enumerate(layers):
+            st[i], s = lif_step(st[i], buf[i], p)
+            o = sum(sizes[1:i + 1])
+            np.testing.assert_array_equal(rec[0][t, :, o:o + sizes[i + 1]], s, f"step {t}")
+            np.testing.assert_array_equal(rec[1][t, :, o:o + sizes[i + 1]], st[i].v)
+            np.testing.assert_array_equal(rec[2][t, :, o:o + sizes[i + 1]], st[i].u)
+            spikes.append(s)
+        for i, (w, e, _, p) in enumerate(layers):
+            src = x[:, t] if i == 0 else spikes[i - 1]
+            buf[i] = wrap32(apply_exp(src.astype(np.int64) @ w.T, e))
+    assert rec[0].any() and (rec[0] == 0).any()
+
+
 def test_fused_chain_matches_lava():
     if not numba_available():
         pytest.skip("numba not installed")
@@ -313,7 +369,7 @@ def test_fused_chain_matches_lava():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(6, 46))
 def test_fused_chain_equals_numpy_engine_slow(seed):
-    test_fused_chain_equals_numpy_engine(seed)
+    test_fused_chain_equals_numpy_engine(seed, batch=(1, 2, 17, 64)[seed % 4])
 
 
 def test_bench_times_whole_process_startup():
