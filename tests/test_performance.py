@@ -307,27 +307,42 @@ def test_fused_chain_equals_numpy_engine(seed, batch=None):
             np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
 
 
-def test_chain_runner_wide_sums_and_exponents():
-    """The chain kernel's int64 sums (rows whose sum of |w| leaves int32) and both
-    exponent signs, against the numpy step functions: Dense sums, ``apply_exp``, Lava's
-    int32 wrap, ``lif_step``."""
+@pytest.mark.parametrize("wmax,batch,ratio", [
+    (2**27, 5, None),  # per-sample rows, int64 sums
+    (2**27, 40, 0),  # chunks, always rows (int64 sums)
+    (2**27, 40, 10**9),  # chunks, always float64 products
+    (2**20, 40, 80),  # chunks, float64 products or int32 rows as the spikes go
+    (2**12, 64, 10**9),  # chunks, float32 products
+])
+def test_chain_runner_wide_sums_and_exponents(wmax, batch, ratio, monkeypatch):
+    """The chain kernels' sums -- per-sample rows in int32 or int64, and for batches the
+    chunked BLAS products in float32 or float64 -- with both exponent signs, against the
+    numpy step functions: Dense sums, ``apply_exp``, Lava's int32 wrap, ``lif_step``."""
     if not numba_available():
         pytest.skip("numba not installed")
     from neurohw.emulate import fast
     from neurohw.emulate.steps import LIFParams, LIFState, apply_exp, lif_step, wrap32
 
-    rng = np.random.default_rng(5)
+    if ratio is not None:
+        monkeypatch.setattr(fast.ChainRunner, "GEMM_RATIO", ratio)
+    rng = np.random.default_rng(5 + wmax % 7 + batch)
     sizes = [37, 23, 9]
     layers = []
     for i, e in enumerate((3, -5)):
-        w = rng.integers(-2**27, 2**27, (sizes[i + 1], sizes[i]), dtype=np.int64)
+        w = rng.integers(-wmax, wmax, (sizes[i + 1], sizes[i]), dtype=np.int64)
         n = sizes[i + 1]
         p = LIFParams(decay_u=rng.integers(0, 4097, n), decay_v=rng.integers(0, 4097, n),
                       bias=rng.integers(-2**20, 2**20, n), vth_scaled=rng.integers(0, 2**23, n))
         layers.append((w, e, True, p))
-    B, T = 5, 120
+    B, T = batch, 120
     runner = fast.ChainRunner(layers, B)
-    assert runner.scratch.dtype == np.int64
+    bound = max(int(np.abs(w).sum(axis=1).max()) for w, *_ in layers)
+    if ratio is None:
+        assert runner.chunk is None and runner.scratch.dtype == np.int64
+    else:
+        assert runner.chunk is not None and runner.chunk < B
+        assert runner.accs.dtype == (np.int32 if bound < 2**31 else np.int64)
+        assert runner.wfloat.dtype == (np.float32 if bound < 2**24 else np.float64)
     x = (rng.random((B, T, sizes[0])) < 0.5).astype(np.int8)
     rec = [np.zeros((T, B, runner.N), dt) for dt in (np.int8, np.int32, np.int32)]
     runner.run(x, 0, 50, *rec)
@@ -358,12 +373,17 @@ def test_fused_chain_matches_lava():
     rng = np.random.default_rng(77)
     net = _chain_net(rng, "loihi2", 2)
     x = (rng.random((60, net.nodes["input"].shape[0])) < 0.3).astype(np.int8)
+    # a batch of 48 runs in chunks (sample 0 = x, the others denser or sparser)
+    xb = (rng.random((48,) + x.shape) < rng.uniform(0.02, 0.9, (48, 1, 1))).astype(np.int8)
+    xb[0] = x
     rec = ("spikes", "v", "u")
     emu = run(net, x, record=rec, engine="numba")
+    emu_b = run(net, xb, record=rec, engine="numba")
     lava = run_lava(net, x, record=rec)
     for var in rec:
         for p in net.populations:
             np.testing.assert_array_equal(getattr(emu, var)[p][0], getattr(lava, var)[p])
+            np.testing.assert_array_equal(getattr(emu_b, var)[p][0], getattr(lava, var)[p])
 
 
 @pytest.mark.slow

@@ -49,7 +49,7 @@ def loaded() -> bool:
     this process (compiled or loaded from numba's cache)."""
     if _nb is None:
         return False
-    return any(k.signatures for k in (_kernels[0], _kernels_uniform[0], _chains[0]))
+    return any(k.signatures for k in (_kernels[0], _kernels_uniform[0], _chains[0], _chunks[0]))
 
 
 def _jit(**kw):
@@ -339,6 +339,99 @@ if _nb is not None:
 
     _chains = tuple(_jit(parallel=p)(_variant(_chain_body, p)) for p in (False, True))
 
+    @_jit(inline="always")
+    def _send(a, e):
+        # what a Dense sends for the sum a: << e or floor >> -e, then Lava's int32 wrap
+        # (a no-op where the bound keeps it inside int32)
+        a = (a << e) if e >= 0 else (a >> (-e))
+        return ((a + 2147483648) & 4294967295) - 2147483648
+
+    def _chunk_body(x, t0, t1, wflat, wfloat, woff, nin, nout, noff, exps, per, prm, u, v,
+                    buf, rec_s, rec_v, rec_u, flags, counts, accs, C, ratio):
+        # The chain of _chain_body for a batch cut into chunks of C samples: per step and
+        # layer, the chunk's spikes go to a 0/1 matrix (float32/float64, as the exact
+        # product needs); when they are few (nnz * ceil(n_out/16) * ratio < C * n_in *
+        # n_out) each sample adds the weight rows of its spiking inputs (int32/int64
+        # sums, accs[c]), else one BLAS product (spikes @ W) gives the sums for the whole
+        # chunk, exact because every partial sum is an integer below 2**24 (float32) or
+        # 2**53 (float64).  Same integers either way; chunks run in parallel.
+        B = x.shape[0]
+        L = nout.shape[0]
+        N = u.shape[1]
+        shift, half, dshift = prm[0], prm[1], prm[2]
+        f_s, f_v, f_u = flags[0] != 0, flags[1] != 0, flags[2] != 0
+        nch = (B + C - 1) // C
+        maxin = nin.max()
+        for c in _nb.prange(nch):
+            b0 = c * C
+            cb = min(B, b0 + C) - b0
+            S = np.zeros((cb, N), np.int8)
+            idx = np.zeros(maxin + 1, np.uint64)
+            acc = accs[c]
+            for t in range(t0, t1):
+                for r in range(cb):
+                    b = b0 + r
+                    s = rec_s[t, b] if f_s else S[r]
+                    for l in range(L):
+                        o = noff[l]
+                        cw, cc = _lif_rows(u, v, buf, per, s, b, o, o + nout[l], shift, half,
+                                           dshift)
+                        counts[0, l, b] += cw
+                        counts[1, l, b] += cc
+                    if f_v:
+                        rv = rec_v[t, b]
+                        for i in range(np.uint64(N)):
+                            rv[i] = v[b, i]
+                    if f_u:
+                        ru = rec_u[t, b]
+                        for i in range(np.uint64(N)):
+                            ru[i] = u[b, i]
+                for l in range(L):
+                    ni = np.uint64(nin[l])
+                    n = np.uint64(nout[l])
+                    o = noff[l]
+                    sm = np.empty((cb, nin[l]), wfloat.dtype)
+                    nnz = 0
+                    for r in range(cb):
+                        b = b0 + r
+                        if l == 0:
+                            src = x[b, t]
+                        else:
+                            s = rec_s[t, b] if f_s else S[r]
+                            src = s[noff[l - 1]:noff[l - 1] + nin[l]]
+                        k = 0
+                        for j in range(ni):
+                            q = src[j] != 0
+                            sm[r, j] = q
+                            k += q
+                        nnz += k
+                    e = exps[l]
+                    if nnz * ((nout[l] + 15) // 16) * ratio < cb * nin[l] * nout[l]:
+                        w0 = np.uint64(woff[l])
+                        for r in range(cb):
+                            b = b0 + r
+                            for i in range(n):
+                                acc[i] = 0
+                            k = 0
+                            for j in range(ni):
+                                idx[k] = j
+                                k += sm[r, j] != 0
+                            for m in range(k):
+                                row = w0 + idx[m] * n
+                                for i in range(n):
+                                    acc[i] += wflat[row + i]
+                            for i in range(n):
+                                buf[b, o + i] = _send(np.int64(acc[i]), e)
+                    else:
+                        w = wfloat[woff[l]:woff[l] + nin[l] * nout[l]].reshape((nin[l], nout[l]))
+                        out = np.dot(sm, w)
+                        for r in range(cb):
+                            b = b0 + r
+                            for i in range(n):
+                                buf[b, o + i] = _send(np.int64(out[r, i]), e)
+
+    _chunks = tuple(_jit(parallel=p)(_variant(_chunk_body, p)) for p in (False, True))
+
 
 class ChainRunner:
     """A whole chain ``Input -> (Dense -> LIF) x L`` run in one compiled loop per block of
@@ -355,6 +448,15 @@ class ChainRunner:
     """
 
     BLOCK = 128
+    #: batches of at least this many samples run in chunks (one BLAS product per chunk,
+    #: layer and step where spikes are dense; :data:`GEMM_RATIO` decides)
+    CHUNK_MIN_BATCH = 32
+    #: at most this many samples per chunk (the product's rows)
+    CHUNK_MAX = 128
+    #: a chunk's layer adds weight rows when ``nnz * ceil(n_out / 16) * GEMM_RATIO <
+    #: chunk * n_in * n_out``, else runs the BLAS product (fitted on the 100-100-10 bench
+    #: net, 2-core x86 VM: docs/performance.md)
+    GEMM_RATIO = 80
 
     def __init__(self, layers, batch: int, threads: "Threads" = None):
         nout = np.array([w.shape[0] for w, _, _, _ in layers], np.int64)
@@ -387,6 +489,18 @@ class ChainRunner:
         self.scratch = np.zeros((batch, N), np.int32 if bound < (1 << 31) else np.int64)
         self.counts = np.zeros((2, len(layers), batch), np.int64)
         self.threads = threads if threads is not None else _FixedThreads(batch)
+        # batches: chunks of samples with a BLAS product per dense step (exact in float32
+        # below 2**24, float64 below 2**53; beyond, per-sample row sums only)
+        self.chunk = None
+        fdt = np.float32 if bound < (1 << 24) else np.float64 if bound < (1 << 53) else None
+        if batch >= self.CHUNK_MIN_BATCH and fdt is not None:
+            n = max(1, getattr(self.threads, "n", 2))
+            self.chunk = min(self.CHUNK_MAX, -(-batch // n))
+            self.wfloat = np.concatenate([np.ascontiguousarray(w.T, dtype=fdt).reshape(-1)
+                                          for w, _, _, _ in layers])
+            self.accs = np.zeros((-(-batch // self.chunk), int(nout.max())),
+                                 self.scratch.dtype)
+            self.scratch = None
 
     def run(self, x: np.ndarray, t0: int, t1: int, rec_s, rec_v, rec_u) -> None:
         """Steps ``t0 .. t1-1`` on input ``x`` (int8 ``(B, T, n_in)``, C order); records
@@ -394,6 +508,14 @@ class ChainRunner:
         dummy8 = np.zeros((1, 1, 1), np.int8)
         dummy32 = np.zeros((1, 1, 1), np.int32)
         flags = np.array([rec_s is not None, rec_v is not None, rec_u is not None], np.int64)
+        if self.chunk is not None:
+            _chunks[self.threads.parallel](
+                x, t0, t1, self.wflat, self.wfloat, self.woff, self.nin, self.nout, self.noff,
+                self.exps, self.per, self.prm, self.u, self.v, self.buf,
+                dummy8 if rec_s is None else rec_s, dummy32 if rec_v is None else rec_v,
+                dummy32 if rec_u is None else rec_u, flags, self.counts, self.accs,
+                self.chunk, self.GEMM_RATIO)
+            return
         _chains[self.threads.parallel](
             x, t0, t1, self.wflat, self.woff, self.nin, self.nout, self.noff, self.exps,
             self.wraps, self.per, self.prm, self.u, self.v, self.buf,
