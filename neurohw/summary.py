@@ -81,12 +81,61 @@ def _node_rows(graph, prefix: str, depth: int, rows: List[Dict[str, Any]]) -> No
 
 def _unsigned_item(pop, param: str, available: int) -> Dict[str, Any]:
     """Bit usage of an unsigned neuron parameter: ``value`` is the int when every
-    neuron shares it, else ``[min, max]``; ``used`` counts the bits of the maximum."""
+    neuron shares it, else ``[min, max]``; ``used`` counts the bits of the maximum;
+    ``per_neuron`` is True when the neurons do not all share one value."""
     arr = np.asarray(getattr(pop, param), dtype=np.int64)
     single = pop.uniform(param)
     value: Any = single if single is not None else [int(arr.min()), int(arr.max())]
     return {"param": param, "value": value, "used": bits_unsigned(int(arr.max())),
-            "available": available, "signed": False}
+            "available": available, "signed": False, "per_neuron": single is None}
+
+
+_PER_NEURON_PARAMS = ("du", "dv", "vth", "bias_mant", "bias_exp", "refract_delay")
+
+
+def _neuron_fields(pop, profile: HardwareProfile) -> Dict[str, Any]:
+    """The neuron model and optional fields of one quantized population (plain data).
+
+    Keys: ``model`` (``"lif"`` or ``"elif"``); ``per_neuron`` / ``shared`` (which of
+    du, dv, vth, bias_mant, bias_exp, refract_delay differ between neurons / are one
+    value for all); ``refract_delay`` (steps: the int when shared, else ``[min, max]``;
+    ``silent_steps`` after a spike likewise, ``max(r - 1, 0)``); ``vmin`` / ``vmax``
+    (``v`` units, the profile's full range filled in) with ``v_limits_default`` (True
+    when neither is set); ``trace`` (None, or impulse, decay per ``2**decay_bits``,
+    mode, bits); ``elif`` (None, or the table's size, ``lo``, ``shift``, value range
+    and the ``v`` range it spans: entry ``k`` covers ``v`` in
+    ``[lo + k * 2**shift, lo + (k + 1) * 2**shift)``, the last entry all ``v`` above).
+    """
+    per = [p for p in _PER_NEURON_PARAMS if pop.uniform(p) is None]
+    rd = np.asarray(pop.refract_delay, dtype=np.int64)
+    single = pop.uniform("refract_delay")
+    silent = np.maximum(rd - 1, 0)
+    vmin, vmax = pop.v_limits(profile)
+    out: Dict[str, Any] = {
+        "model": "elif" if pop.is_elif else "lif",
+        "neurons": pop.size,
+        "per_neuron": per,
+        "shared": [p for p in _PER_NEURON_PARAMS if p not in per],
+        "refract_delay": single if single is not None else [int(rd.min()), int(rd.max())],
+        "silent_steps": (max(single - 1, 0) if single is not None
+                         else [int(silent.min()), int(silent.max())]),
+        "vmin": vmin,
+        "vmax": vmax,
+        "v_limits_default": pop.vmin is None and pop.vmax is None,
+        "trace": None,
+        "elif": None,
+    }
+    if pop.has_trace:
+        out["trace"] = {"impulse": int(pop.trace_impulse), "decay": int(pop.trace_decay),
+                        "decay_bits": profile.trace_decay_bits, "mode": pop.trace_mode,
+                        "bits": profile.trace_bits}
+    if pop.is_elif:
+        lut = np.asarray(pop.elif_lut, dtype=np.int64)
+        lo, shift, n = int(pop.elif_lut_lo), int(pop.elif_lut_shift), int(lut.size)
+        out["elif"] = {"table_size": n, "lo": lo, "shift": shift,
+                       "values": [int(lut.min()), int(lut.max())],
+                       "v_span": [lo, lo + (n << shift) - 1]}
+    return out
 
 
 def _bit_usage(net, profile: HardwareProfile) -> Dict[str, List[Dict[str, Any]]]:
@@ -104,10 +153,31 @@ def _bit_usage(net, profile: HardwareProfile) -> Dict[str, List[Dict[str, Any]]]
                 _unsigned_item(node, "vth", profile.vth_bits),
                 {"param": "bias_mant", "value": [int(b.min()), int(b.max())],
                  "used": bits_signed(int(b.min()), int(b.max())) if b.any() else 0,
-                 "available": profile.bias_bits, "signed": True},
+                 "available": profile.bias_bits, "signed": True,
+                 "per_neuron": node.uniform("bias_mant") is None},
                 {"param": "bias_exp", "value": [int(e.min()), int(e.max())],
-                 "range": [profile.bias_exp_min, profile.bias_exp_max]},
+                 "range": [profile.bias_exp_min, profile.bias_exp_max],
+                 "per_neuron": node.uniform("bias_exp") is None},
             ]
+            if np.any(node.refract_delay != 0):
+                items.append(_unsigned_item(node, "refract_delay",
+                                            bits_unsigned(profile.refract_delay_max)))
+            for p in ("vmin", "vmax"):
+                if getattr(node, p) is not None:
+                    items.append({"param": p, "value": int(getattr(node, p)),
+                                  "range": list(profile.range_of(p))})
+            if node.has_trace:
+                items.append({"param": "trace_impulse", "value": int(node.trace_impulse),
+                              "used": bits_unsigned(node.trace_impulse),
+                              "available": profile.trace_bits, "signed": False})
+                items.append({"param": "trace_decay", "value": int(node.trace_decay),
+                              "used": bits_unsigned(node.trace_decay),
+                              "available": profile.trace_decay_bits, "signed": False})
+            if node.is_elif:
+                lut = np.asarray(node.elif_lut, dtype=np.int64)
+                items.append({"param": "elif_lut", "value": [int(lut.min()), int(lut.max())],
+                              "used": bits_unsigned(int(lut.max())), "available": 31,
+                              "signed": False})
         elif isinstance(node, (ir.Dense, ir.Sparse, ir.Conv2d)):
             w = (node.weight.data if isinstance(node, ir.Sparse) else node.weight).astype(np.int64)
             lo, hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
@@ -140,8 +210,11 @@ def summarize(graph, source: str = "graph") -> Dict[str, Any]:
 
     Keys: ``source``, ``quantized``, ``nodes`` (rows with name, type, depth,
     shapes, neurons, synapses), ``edges``, ``neurons``, ``synapses``, and for
-    quantized graphs ``profile``, ``dt_s`` and ``bits`` (per layer, per
-    parameter: value, bits used, bits available).
+    quantized graphs ``profile``, ``dt_s``, ``bits`` (per layer, per
+    parameter: value, bits used, bits available, and ``per_neuron`` for neuron
+    parameters) and ``neuron_fields`` (per population: model, refractory delay,
+    v limits, spike trace, ELIF table, which parameters are per neuron; see
+    :func:`_neuron_fields`).
     """
     rows: List[Dict[str, Any]] = []
     _node_rows(graph, "", 0, rows)
@@ -162,6 +235,8 @@ def summarize(graph, source: str = "graph") -> Dict[str, Any]:
         out["dt_s"] = net.dt_s
         out["recurrent"] = net.has_cycle()
         out["bits"] = _bit_usage(net, net.profile)
+        out["neuron_fields"] = {name: _neuron_fields(pop, net.profile)
+                                for name, pop in net.populations.items()}
         # exact synapse counts from the integer network (conv padding excluded)
         for row in rows:
             node = net.nodes.get(row["name"])
@@ -216,4 +291,38 @@ def format_summary(s: Dict[str, Any]) -> str:
                 if "sign_mode" in it:
                     parts[-1] += f" [{it['sign_mode']}, num_weight_bits={it['num_weight_bits']}]"
             lines.append(f"    {name}: " + "; ".join(parts))
+        if s.get("neuron_fields"):
+            lines.append("")
+            lines.append("  neuron fields (per population):")
+            for name, nf in s["neuron_fields"].items():
+                lines.append(f"    {name}: " + "; ".join(_neuron_field_parts(nf)))
     return "\n".join(lines)
+
+
+def _range_str(value) -> str:
+    return f"{value[0]}..{value[1]}" if isinstance(value, list) else str(value)
+
+
+def _neuron_field_parts(nf: Dict[str, Any]) -> List[str]:
+    """Text pieces of one population's :func:`_neuron_fields` entry."""
+    parts = [f"model {nf['model']}"]
+    rd = nf["refract_delay"]
+    if rd == 0:
+        parts.append("refract_delay 0 (none)")
+    else:
+        parts.append(f"refract_delay {_range_str(rd)} ({_range_str(nf['silent_steps'])} silent "
+                     f"steps{', per neuron' if isinstance(rd, list) else ''})")
+    parts.append(f"v in [{nf['vmin']}, {nf['vmax']}]"
+                 + (" (profile default)" if nf["v_limits_default"] else " (vmin/vmax set)"))
+    tr = nf["trace"]
+    parts.append("trace none" if tr is None else
+                 f"trace impulse {tr['impulse']}, decay {tr['decay']}/2**{tr['decay_bits']} "
+                 f"per step, {tr['mode']}, {tr['bits']}-bit")
+    el = nf["elif"]
+    if el is not None:
+        parts.append(f"ELIF table {el['table_size']} entries, lo {el['lo']}, shift {el['shift']} "
+                     f"(v {el['v_span'][0]}..{el['v_span'][1]}), values "
+                     f"{el['values'][0]}..{el['values'][1]}")
+    parts.append("per neuron: " + (", ".join(nf["per_neuron"]) or "none"))
+    parts.append("shared: " + (", ".join(nf["shared"]) or "none"))
+    return parts
