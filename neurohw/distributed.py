@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import uuid
 from typing import Dict, Iterable, Mapping, Optional
 
 import numpy as np
@@ -58,6 +59,8 @@ def connect(scheduler, timeout: str = "10s"):
     distributed = _distributed()
     if isinstance(scheduler, distributed.Client):
         return scheduler
+    if isinstance(scheduler, str):
+        _probe(scheduler, timeout)
     try:
         return distributed.Client(scheduler, timeout=timeout)
     except ValueError as exc:  # a malformed address
@@ -67,6 +70,34 @@ def connect(scheduler, timeout: str = "10s"):
         raise ValidationError(f"--scheduler {scheduler}: no Dask scheduler answers there "
                               f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
                               ) from None
+
+
+def _probe(address: str, timeout: str) -> None:
+    """Fail in one line, before any ``Client`` exists, on a malformed address or a TCP/TLS
+    address where nothing listens: a ``Client`` whose connection fails inside its
+    constructor leaves its event-loop thread ("IO loop") running in the process."""
+    import socket
+
+    from dask.utils import parse_timedelta
+    from distributed.comm import resolve_address
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, loc = parse_address(resolve_address(address))
+        if scheme not in ("tcp", "tls"):
+            return  # inproc://, ucx://, ...: left to the Client
+        host, port = parse_host_port(loc)
+    except ValueError as exc:
+        raise ValidationError(f"--scheduler {address}: not a Dask scheduler address ({exc}); "
+                              f"use e.g. tcp://HOST:8786") from None
+    except OSError as exc:  # the host name does not resolve
+        raise ValidationError(f"--scheduler {address}: no Dask scheduler answers there "
+                              f"({type(exc).__name__}: {exc})") from None
+    try:
+        socket.create_connection((host, port), timeout=parse_timedelta(timeout)).close()
+    except OSError as exc:
+        raise ValidationError(f"--scheduler {address}: no Dask scheduler answers there "
+                              f"({type(exc).__name__}: {exc})") from None
 
 
 def network_bytes(net: ir.Network) -> bytes:
@@ -163,6 +194,7 @@ def run(net: ir.Network, x, scheduler, record: Iterable[str] = ("spikes",),
     inputs = prepare_input(net, x, source)  # (B, T, n) per Input, checked here
     client = connect(scheduler)
     owned = client is not scheduler
+    futures: list = []
     try:
         versions = client.run(_worker_version)
         if not versions:
@@ -174,12 +206,21 @@ def run(net: ir.Network, x, scheduler, record: Iterable[str] = ("spikes",),
         data = network_bytes(net)
         digest = hashlib.sha256(data).hexdigest()
         B, split = _split(inputs, pieces or len(versions))
-        [shared] = client.scatter([data], broadcast=True)  # sent once, not per piece
-        futures = [client.submit(_run_piece, shared, digest, __version__, xs, record, engine,
-                                 count_events, pure=False, key=f"neurohw-piece-{digest[:8]}-{a}-{b}")
-                   for (a, b), xs in split]
+        # sent once, not per piece; under a key of its own (hash=False): with the
+        # content-hashed default, a second run of the same network scattered under the
+        # same key while the release of the first run's future was still on its way to
+        # the scheduler, which then dropped the data the new pieces needed ("lost
+        # dependencies", 33 of 40 back-to-back runs failed)
+        [shared] = client.scatter([data], broadcast=True, hash=False)
+        # piece keys of this run alone, for the same reason (and so that a piece can never
+        # be answered by a piece of an earlier run that had the same network and bounds)
+        run_id = uuid.uuid4().hex[:12]
+        futures = [shared] + [
+            client.submit(_run_piece, shared, digest, __version__, xs, record, engine,
+                          count_events, pure=False, key=f"neurohw-piece-{digest[:8]}-{run_id}-{a}-{b}")
+            for (a, b), xs in split]
         result: Optional[EmulatorRun] = None
-        for ((a, b), _), fut in zip(split, futures):  # in batch order
+        for ((a, b), _), fut in zip(split, futures[1:]):  # in batch order
             part = fut.result()
             fut.release()
             if result is None:
@@ -205,6 +246,13 @@ def run(net: ir.Network, x, scheduler, record: Iterable[str] = ("spikes",),
                     arr.flush()
         return result
     finally:
+        # the network's bytes and any piece not collected (after an error above):
+        # cancelled, so that a shared cluster does not keep computing or holding them
+        if futures:
+            try:
+                client.cancel(futures)
+            except Exception:  # the client is already broken: the error above matters
+                pass
         if owned:
             client.close()
 
