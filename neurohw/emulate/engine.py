@@ -173,15 +173,14 @@ class _ConvProj:
         c_out, cg, kh, kw = w.shape
         self.n_out = int(np.prod(node.out_shape))
         self.buf = np.zeros((batch, self.n_out), np.int64)
-        # stride 1 (every Conv2d of a same-size conv net): a BLAS product per kernel
-        # tap over all positions and the batch, no im2col (~7x faster, docs/performance.md)
-        self.shifted = (ShiftedConv(node.input_shape, w, padding, dilation, groups, batch,
-                                    _payload_max(node))
-                        if tuple(stride) == (1, 1) else None)
+        # a product per kernel tap over contiguous slices of the padded input's stride
+        # phases, no im2col (stride 1: ~7x faster; strided convs and SumPool2d: see
+        # docs/performance.md); the gather path below stays as the reference
+        self.shifted = ShiftedConv(node.input_shape, w, padding, dilation, groups, batch,
+                                   _payload_max(node), stride=stride)
         if self.shifted is not None:
-            b = int(np.abs(w).reshape(c_out, -1).sum(axis=1).max(initial=0)) * _payload_max(node)
             # |a << exp| < 2**23: the shift is exact and the 24-bit wrap a no-op
-            self.plain = exp == 0 and b < (1 << 23)
+            self.plain = exp == 0 and self.shifted.bound < (1 << 23)
             return
         self.idx = conv_gather_index(node.input_shape, (kh, kw), stride, padding, dilation, groups)
         # (groups, K, C_out/groups) with K in (c, i, j) order, as the gather index
@@ -530,10 +529,10 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
     # were as fast or faster: 430 vs 200 steps/s on 1000-5000-5000 (docs/performance.md)
     small = sum(p.size for p in pops.values()) <= _CHAIN_MAX_NEURONS
     layers = (_chain_plan(net, projs, params, traces, inputs, record)
-              if use_fast and spill_dir is None and chain and small else None)
+              if use_fast and chain and small else None)
     if layers is not None:  # one compiled loop for the whole chain
         return _run_chain(layers, fast, inputs, B, T, record, threads, progress, result,
-                          count_events, list(pops))
+                          count_events, list(pops), spill_dir)
     # recording buffers are (T, B, n) so each step writes one contiguous block; the
     # results are (B, T, n) transposed views of them (indexing and np.savez work as usual)
     rec_buf = {var: {k: _record_buffer((T, B, p.size), np.int8 if var == "spikes" else np.int32,
@@ -631,13 +630,23 @@ def _chain_plan(net, projs, params, traces, inputs, record):
 
 
 def _run_chain(layers, fast, inputs, B, T, record, threads, progress, result, count_events,
-               order):
-    """Run a chain planned by :func:`_chain_plan` with :class:`.fast.ChainRunner`."""
+               order, spill_dir=None):
+    """Run a chain planned by :func:`_chain_plan` with :class:`.fast.ChainRunner`.
+
+    With ``spill_dir`` the kernel records a block of steps at a time into a small
+    ``(block, B, N)`` buffer that is handed to one :class:`_SpillRecorder` per
+    population and variable, so the recording never sits in memory whole."""
     runner = fast.ChainRunner([lay[1:] for lay in layers], B, threads)
     x = np.ascontiguousarray(next(iter(inputs.values())))
     N = runner.N
-    rec = {var: np.zeros((T, B, N), np.int8 if var == "spikes" else np.int32)
-           for var in record}
+    dtypes = {var: np.int8 if var == "spikes" else np.int32 for var in record}
+    rows = T if spill_dir is None else runner.BLOCK
+    rec = {var: np.zeros((rows, B, N), dt) for var, dt in dtypes.items()}
+    pos = {k: j for j, (k, *_rest) in enumerate(layers)}
+    spans = {k: (int(runner.noff[j]), int(runner.nout[j])) for k, j in pos.items()}
+    spill = {var: {k: _record_buffer((T, B, spans[k][1]), dt, spill_dir, f"{var}.{i}")
+                   for i, k in enumerate(order)}
+             for var, dt in dtypes.items()} if spill_dir is not None else None
     bar = _progress(range(T), T) if progress else None
     with threads:
         if threads.adaptive:  # load both kernels (zero steps) so the first probe is timed
@@ -651,18 +660,27 @@ def _run_chain(layers, fast, inputs, B, T, record, threads, progress, result, co
         while t0 < T:
             threads.tick(t0)
             t1 = min(T, threads.block_end(t0, runner.BLOCK))
-            runner.run(x, t0, t1, rec.get("spikes"), rec.get("v"), rec.get("u"))
+            runner.run(x, t0, t1, rec.get("spikes"), rec.get("v"), rec.get("u"),
+                       rec_base=0 if spill is None else t0)
+            if spill is not None:
+                for var, bufs in spill.items():
+                    for k, sp in bufs.items():
+                        o, n = spans[k]
+                        for t in range(t0, t1):
+                            sp[t] = rec[var][t - t0, :, o:o + n]
             if bar is not None and hasattr(bar, "update"):
                 bar.update(t1 - t0)
             t0 = t1
     if bar is not None and hasattr(bar, "close"):
         bar.close()
-    pos = {k: j for j, (k, *_rest) in enumerate(layers)}
     for k in order:  # the network's population order, as the step loop gives
         j = pos[k]
-        o, n = int(runner.noff[j]), int(runner.nout[j])
+        o, n = spans[k]
         for var, buf in rec.items():
-            getattr(result, var)[k] = buf[:, :, o:o + n].transpose(1, 0, 2)
+            if spill is not None:
+                getattr(result, var)[k] = spill[var][k].finish().transpose(1, 0, 2)
+            else:
+                getattr(result, var)[k] = buf[:, :, o:o + n].transpose(1, 0, 2)
         if count_events:
             result.events[k]["u_wrap"] += runner.counts[0, j]
             result.events[k]["v_clip"] += runner.counts[1, j]

@@ -285,13 +285,14 @@ if _nb is not None:
         N = u.shape[1]
         shift, half, dshift = prm[0], prm[1], prm[2]
         f_s, f_v, f_u = flags[0] != 0, flags[1] != 0, flags[2] != 0
+        rb = flags[3]  # step t is recorded at row t - rb
         for b in _nb.prange(B):
             s = np.zeros(N, np.int8)
             idx = np.zeros(nin.max() + 1, np.uint64)
             acc = scratch[b]
             for t in range(t0, t1):
                 if f_s:  # spikes go straight into the recording
-                    s = rec_s[t, b]
+                    s = rec_s[t - rb, b]
                 for l in range(L):
                     o = noff[l]
                     cw, cc = _lif_rows(u, v, buf, per, s, b, o, o + nout[l], shift, half,
@@ -299,11 +300,11 @@ if _nb is not None:
                     counts[0, l, b] += cw
                     counts[1, l, b] += cc
                 if f_v:
-                    rv = rec_v[t, b]
+                    rv = rec_v[t - rb, b]
                     for i in range(np.uint64(N)):
                         rv[i] = v[b, i]
                 if f_u:
-                    ru = rec_u[t, b]
+                    ru = rec_u[t - rb, b]
                     for i in range(np.uint64(N)):
                         ru[i] = u[b, i]
                 for l in range(L):
@@ -360,6 +361,7 @@ if _nb is not None:
         N = u.shape[1]
         shift, half, dshift = prm[0], prm[1], prm[2]
         f_s, f_v, f_u = flags[0] != 0, flags[1] != 0, flags[2] != 0
+        rb = flags[3]  # step t is recorded at row t - rb
         nch = (B + C - 1) // C
         maxin = nin.max()
         for c in _nb.prange(nch):
@@ -371,7 +373,7 @@ if _nb is not None:
             for t in range(t0, t1):
                 for r in range(cb):
                     b = b0 + r
-                    s = rec_s[t, b] if f_s else S[r]
+                    s = rec_s[t - rb, b] if f_s else S[r]
                     for l in range(L):
                         o = noff[l]
                         cw, cc = _lif_rows(u, v, buf, per, s, b, o, o + nout[l], shift, half,
@@ -379,11 +381,11 @@ if _nb is not None:
                         counts[0, l, b] += cw
                         counts[1, l, b] += cc
                     if f_v:
-                        rv = rec_v[t, b]
+                        rv = rec_v[t - rb, b]
                         for i in range(np.uint64(N)):
                             rv[i] = v[b, i]
                     if f_u:
-                        ru = rec_u[t, b]
+                        ru = rec_u[t - rb, b]
                         for i in range(np.uint64(N)):
                             ru[i] = u[b, i]
                 for l in range(L):
@@ -397,7 +399,7 @@ if _nb is not None:
                         if l == 0:
                             src = x[b, t]
                         else:
-                            s = rec_s[t, b] if f_s else S[r]
+                            s = rec_s[t - rb, b] if f_s else S[r]
                             src = s[noff[l - 1]:noff[l - 1] + nin[l]]
                         k = 0
                         for j in range(ni):
@@ -502,12 +504,15 @@ class ChainRunner:
                                  self.scratch.dtype)
             self.scratch = None
 
-    def run(self, x: np.ndarray, t0: int, t1: int, rec_s, rec_v, rec_u) -> None:
+    def run(self, x: np.ndarray, t0: int, t1: int, rec_s, rec_v, rec_u,
+            rec_base: int = 0) -> None:
         """Steps ``t0 .. t1-1`` on input ``x`` (int8 ``(B, T, n_in)``, C order); records
-        into the ``(T, B, N)`` arrays given (None: not recorded)."""
+        step ``t`` into row ``t - rec_base`` of the ``(rows, B, N)`` arrays given (None:
+        not recorded; ``rec_base = t0`` records a block into arrays of ``t1 - t0`` rows)."""
         dummy8 = np.zeros((1, 1, 1), np.int8)
         dummy32 = np.zeros((1, 1, 1), np.int32)
-        flags = np.array([rec_s is not None, rec_v is not None, rec_u is not None], np.int64)
+        flags = np.array([rec_s is not None, rec_v is not None, rec_u is not None, rec_base],
+                         np.int64)
         if self.chunk is not None:
             _chunks[self.threads.parallel](
                 x, t0, t1, self.wflat, self.wfloat, self.woff, self.nin, self.nout, self.noff,
