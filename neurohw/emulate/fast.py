@@ -392,7 +392,7 @@ if _nb is not None:
                     ni = np.uint64(nin[l])
                     n = np.uint64(nout[l])
                     o = noff[l]
-                    sm = np.empty((cb, nin[l]), wfloat.dtype)
+                    so = noff[l - 1] if l > 0 else 0
                     nnz = 0
                     for r in range(cb):
                         b = b0 + r
@@ -400,24 +400,27 @@ if _nb is not None:
                             src = x[b, t]
                         else:
                             s = rec_s[t - rb, b] if f_s else S[r]
-                            src = s[noff[l - 1]:noff[l - 1] + nin[l]]
+                            src = s[so:so + nin[l]]
                         k = 0
                         for j in range(ni):
-                            q = src[j] != 0
-                            sm[r, j] = q
-                            k += q
+                            k += src[j] != 0
                         nnz += k
                     e = exps[l]
                     if nnz * ((nout[l] + 15) // 16) * ratio < cb * nin[l] * nout[l]:
                         w0 = np.uint64(woff[l])
                         for r in range(cb):
                             b = b0 + r
+                            if l == 0:
+                                src = x[b, t]
+                            else:
+                                s = rec_s[t - rb, b] if f_s else S[r]
+                                src = s[so:so + nin[l]]
                             for i in range(n):
                                 acc[i] = 0
                             k = 0
                             for j in range(ni):
                                 idx[k] = j
-                                k += sm[r, j] != 0
+                                k += src[j] != 0
                             for m in range(k):
                                 row = w0 + idx[m] * n
                                 for i in range(n):
@@ -425,6 +428,16 @@ if _nb is not None:
                             for i in range(n):
                                 buf[b, o + i] = _send(np.int64(acc[i]), e)
                     else:
+                        sm = np.empty((cb, nin[l]), wfloat.dtype)
+                        for r in range(cb):
+                            b = b0 + r
+                            if l == 0:
+                                src = x[b, t]
+                            else:
+                                s = rec_s[t - rb, b] if f_s else S[r]
+                                src = s[so:so + nin[l]]
+                            for j in range(ni):
+                                sm[r, j] = src[j] != 0
                         w = wfloat[woff[l]:woff[l] + nin[l] * nout[l]].reshape((nin[l], nout[l]))
                         out = np.dot(sm, w)
                         for r in range(cb):
