@@ -217,7 +217,8 @@ def run(net: ir.Network, x, scheduler, record: Iterable[str] = ("spikes",),
         run_id = uuid.uuid4().hex[:12]
         futures = [shared] + [
             client.submit(_run_piece, shared, digest, __version__, xs, record, engine,
-                          count_events, pure=False, key=f"neurohw-piece-{digest[:8]}-{run_id}-{a}-{b}")
+                          count_events, pure=False,
+                          key=f"neurohw-piece-{digest[:8]}-{run_id}-{a}-{b}")
             for (a, b), xs in split]
         result: Optional[EmulatorRun] = None
         for ((a, b), _), fut in zip(split, futures[1:]):  # in batch order
