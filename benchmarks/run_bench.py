@@ -3,14 +3,16 @@
 
 Writes ``OUT_DIR/bench.json`` (every number, the machine and the config) and
 ``OUT_DIR/bench.md`` (the table pasted into docs/performance.md), and prints
-the table.  Defaults: 2,000 steps, batch 256, the 10k-neuron network with
-500 emulator steps and 200 Lava steps (several minutes on 2 cores).
+the table.  Defaults as ``neurohw bench``: 2,000 steps, batch 256 (moderate and
+dense activity), the 10k-neuron network with 500 emulator steps and 200 Lava
+steps, start-up, the GEMM bound, the 1M-neuron conv net and the 1M-neuron,
+100M-synapse sparse net (about 4-6 minutes on 2 cores, ~4.3 GiB at the peak).
 
     .venv/bin/python benchmarks/run_bench.py [--out-dir benchmarks/results] [--quick]
 
-Any other option of ``neurohw bench`` is accepted (``--steps``, ``--batch``,
-``--large-steps``, ``--large-lava-steps``, ``--repeats``, ``--skip-lava``,
-``--seed``).  Exit status as ``neurohw bench``: 1 if the spikes differ.
+Every option of ``neurohw bench`` is accepted (``--steps``, ``--batch``,
+``--under-load``, ``--no-sparse``, ``--sparse-neurons``, ...).  Exit status as
+``neurohw bench``: 1 if the spikes differ.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from neurohw.bench import BenchConfig, format_markdown, run_bench, write_report
+from neurohw.bench import format_markdown, run_bench, write_report
 from neurohw.cli import bench_cmd
 
 
@@ -31,11 +33,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    overrides = dict(steps=args.steps, batch=args.batch, large_steps=args.large_steps,
-                     large_lava_steps=args.large_lava_steps, repeats=args.repeats,
-                     skip_lava=args.skip_lava, seed=args.seed)
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    config = BenchConfig.quick(**overrides) if args.quick else BenchConfig(**overrides)
+    config = bench_cmd.config_from_args(args)
     report = run_bench(config, progress=True,
                        log=lambda line: print(line, file=sys.stderr, flush=True))
     write_report(report, json_path=out / "bench.json", markdown_path=out / "bench.md")

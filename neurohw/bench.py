@@ -11,8 +11,22 @@ for bit, and reports speeds and ratios:
    against Lava run one sample at a time.  Lava runs one sample per process
    graph, so its sample-steps/s is its single-sample steps/s, measured in
    case 1 and not re-run per sample (target: at least 2,000x).
-3. ``large`` -- a 10,000-neuron network (Input 1000 -> Dense -> LIF 5000 ->
+3. ``dense_single`` and ``dense_batch`` -- the same network (same weights and
+   thresholds) driven hard: input rate :data:`DENSE_INPUT_RATE` instead of 0.1,
+   so most hidden and output neurons spike in most steps (about 80-90 %, against
+   15-25 % in cases 1-2).  Lava runs sample 0 of that input (its step time on the
+   active net, phase-timed, best of ``repeats``; its spikes are compared with the
+   emulator's bit for bit); the emulator runs one sample and the whole batch
+   (targets as cases 1-2: 100x and 5,000x).
+4. ``large`` -- a 10,000-neuron network (Input 1000 -> Dense -> LIF 5000 ->
    Dense -> LIF 5000), one sample; Lava runs fewer steps (``large_lava_steps``).
+
+Sections beside the cases (emulator only, each against its target of issue 13):
+the float32 GEMM bound (:func:`gemm_bound`), start-up of a whole process
+(:func:`measure_startup`), speed under load (:func:`measure_under_load`), the
+1M-neuron conv net (:func:`measure_conv`) and the 1M-neuron, 100M-synapse
+recurrent sparse net (:func:`measure_sparse`), the last two each in a fresh
+process so that their peak memory is their own.
 
 How Lava is timed: the process graph is built exactly as
 :func:`~neurohw.backends.lava.run_lava` builds it, with a spike ``Monitor``
@@ -48,11 +62,18 @@ from .errors import ValidationError
 
 __all__ = ["BenchConfig", "bench_network", "bench_input", "machine_info", "run_bench",
            "format_markdown", "write_report", "TARGETS", "conv_network", "measure_conv",
-           "CONV_TARGET_STEPS_PER_S", "CONV_TARGET_GIB"]
+           "CONV_TARGET_STEPS_PER_S", "CONV_TARGET_GIB", "DENSE_INPUT_RATE",
+           "sparse_network", "sparse_steady_state", "measure_sparse",
+           "SPARSE_TARGET_STEPS_PER_S", "SPARSE_TARGET_GIB"]
 
 #: speed targets (ratio emulator / Lava steady state) per case; None: no target
 #: (issue 13: 100x single-sample, 5,000x at batch 256; issue 4 asked 20x and 2,000x)
-TARGETS: Dict[str, Optional[float]] = {"single": 100.0, "batch": 5000.0, "large": None}
+TARGETS: Dict[str, Optional[float]] = {"single": 100.0, "batch": 5000.0,
+                                        "dense_single": 100.0, "dense_batch": 5000.0,
+                                        "large": None}
+
+#: input spike probability per step of the dense-activity cases (cases 1-2: 0.1)
+DENSE_INPUT_RATE = 0.5
 
 #: under load (one CPU-bound process beside the emulator), the least acceptable
 #: fraction of the quiet speed
@@ -81,7 +102,12 @@ class BenchConfig:
     ``startup`` -- time whole ``neurohw emulate`` processes on a small run
     (:func:`measure_startup`);
     ``conv`` -- time the 1M-neuron conv net (:func:`measure_conv`) for
-    ``conv_steps`` steps (>= 10), one sample and a batch of ``conv_batch``.
+    ``conv_steps`` steps (>= 10), one sample and a batch of ``conv_batch``;
+    ``dense`` -- run the dense-activity cases (``dense_single``, ``dense_batch``);
+    ``sparse`` -- time the recurrent sparse net (:func:`measure_sparse`) of
+    ``sparse_neurons`` neurons (>= 100) with ``sparse_fan`` synapses each
+    (1 .. ``sparse_neurons``), threshold mantissa ``sparse_vth`` (>= 1; 4000: a
+    spike rate of about 5 %), ``sparse_steps`` steps (>= 10).
     """
 
     steps: int = 2000
@@ -98,19 +124,27 @@ class BenchConfig:
     conv: bool = True
     conv_steps: int = 200
     conv_batch: int = 4
+    dense: bool = True
+    sparse: bool = True
+    sparse_neurons: int = 1_000_000
+    sparse_fan: int = 100
+    sparse_steps: int = 50
+    sparse_vth: int = 4000
 
     @classmethod
     def quick(cls, **overrides) -> "BenchConfig":
-        """Short runs for CI and tests: 200 steps, batch 16, one repeat, no 10k network."""
+        """Short runs for CI and tests: 200 steps, batch 16, one repeat, no 10k network,
+        no start-up, conv or sparse section."""
         base = dict(steps=200, batch=16, large=False, large_steps=100, large_lava_steps=50,
-                    repeats=1, startup=False, conv=False)
+                    repeats=1, startup=False, conv=False, sparse=False)
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
     def check(self) -> None:
         for name, lo in (("steps", 10), ("batch", 1), ("large_steps", 10),
                          ("large_lava_steps", 10), ("repeats", 1), ("conv_steps", 10),
-                         ("conv_batch", 1)):
+                         ("conv_batch", 1), ("sparse_neurons", 100), ("sparse_fan", 1),
+                         ("sparse_steps", 10), ("sparse_vth", 1)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < lo:
                 raise ValidationError(f"bench: {name}={value!r} must be an integer >= {lo}")
@@ -118,6 +152,13 @@ class BenchConfig:
             raise ValidationError(
                 f"bench: large_lava_steps={self.large_lava_steps} must be at most "
                 f"large_steps={self.large_steps}")
+        if self.sparse_fan > self.sparse_neurons:
+            raise ValidationError(
+                f"bench: sparse_fan={self.sparse_fan} must be at most "
+                f"sparse_neurons={self.sparse_neurons}")
+        if self.sparse_vth > 131071:
+            raise ValidationError(f"bench: sparse_vth={self.sparse_vth} must be at most 131071 "
+                                  f"(a 17-bit threshold mantissa)")
 
 
 def _layer(rng: np.random.Generator, name: str, n_out: int, n_in: int,
@@ -225,15 +266,7 @@ def measure_conv(steps: int = 200, batch: int = 4, seed: int = 0) -> dict:
     ``batch`` samples (engine ``auto``, after a 5-step warm-up run), against
     :data:`CONV_TARGET_STEPS_PER_S` (single sample) and :data:`CONV_TARGET_GIB`
     (peak resident set of the whole process, Linux ``ru_maxrss``)."""
-    import json
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-c", _CONV_CHILD, str(steps), str(batch), str(seed)],
-                          capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench conv: child process failed: {proc.stderr.strip()[-500:]}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = _child(_CONV_CHILD, (steps, batch, seed), "conv", 1800.0)
     single = out["1"]
     gib = out["peak_rss_bytes"] / 2**30
     return {"network": "conv 2x128x128 -> 32x128x128 -> 32x128x128, 3x3", "neurons": 2 * 32 * 128 * 128,
@@ -242,6 +275,133 @@ def measure_conv(steps: int = 200, batch: int = 4, seed: int = 0) -> dict:
             "target_gib": CONV_TARGET_GIB,
             "meets_target": bool(single["sample_steps_per_s"] >= CONV_TARGET_STEPS_PER_S
                                  and gib <= CONV_TARGET_GIB)}
+
+
+#: issue 13 item 4: a 1M-neuron, 100M-synapse recurrent sparse net, steps/s and
+#: whole-process memory (the target is for that size: :data:`SPARSE_TARGET_NEURONS`
+#: neurons with :data:`SPARSE_TARGET_FAN` synapses each)
+SPARSE_TARGET_STEPS_PER_S = 5.0
+SPARSE_TARGET_GIB = 6.0
+SPARSE_TARGET_NEURONS = 1_000_000
+SPARSE_TARGET_FAN = 100
+
+
+def sparse_network(n: int, fan: int = 100, seed: int = 0, vth: int = 1000) -> ir.Network:
+    """A recurrent population of ``n`` LIF neurons with ``fan`` random synapses each
+    (an ``ir.Sparse`` ``pop -> pop``, ``n * fan`` synapses, columns drawn with
+    repetition, weights +-1..40 with random signs, 8-bit mixed-sign mantissas,
+    exponent 0), driven by per-neuron biases (mantissas 0..599, exponent 3) and one
+    input through a second ``Sparse`` (weight 100 to every neuron).  ``du = 400``,
+    ``dv = 200``, threshold mantissa ``vth``: 1000 gives a spike rate of about 21 %
+    per step, 4000 about 5 %.  The CSR matrix is built directly (memory ~8 bytes
+    per synapse), so 100M synapses fit in a few GiB.
+    """
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    cols = rng.integers(0, n, size=(n, fan), dtype=np.int32)
+    cols.sort(axis=1)  # CSR built directly: row i holds its FAN (sorted) columns
+    data = (rng.integers(1, 41, size=n * fan, dtype=np.int32)
+            * rng.choice(np.array([-1, 1], np.int32), n * fan))
+    w = sp.csr_matrix((data, cols.reshape(-1), np.arange(0, n * fan + 1, fan, dtype=np.int64)),
+                      shape=(n, n))
+    del cols, data
+    rec = ir.Sparse("rec", weight=w, weight_exp=0, num_weight_bits=8, sign_mode="mixed")
+    del w
+    drive = ir.Sparse("drive", weight=sp.csr_matrix(np.full((n, 1), 100, np.int32)))
+    pop = ir.LIFPopulation("pop", (n,), du=400, dv=200, vth=vth,
+                           bias_mant=rng.integers(0, 600, n), bias_exp=3)
+    return ir.Network({"in": ir.InputNode("in", (1,)), "drive": drive, "pop": pop, "rec": rec},
+                      [("in", "drive"), ("drive", "pop"), ("pop", "rec"), ("rec", "pop")],
+                      "loihi2")
+
+
+def sparse_steady_state(n: int, fan: int, steps: int, engine: str = "auto", vth: int = 1000,
+                        seed: int = 0) -> dict:
+    """Build :func:`sparse_network` and time it in this process: ``build_s`` (seconds to
+    build the IR), ``first_run_s`` (a first 2-step run: loading numba and the kernels,
+    preparing the column-wise copy of the matrix, which later runs reuse), and the
+    steady state ``steps_per_s`` = (``steps`` - 2) / (time of ``steps`` steps - time of
+    2 steps), both runs after the first.  Input: one Bernoulli(0.5) spike train.
+    ``engine="auto"`` runs the engine ``auto`` picks for ``steps`` steps in all three.
+    Also ``spike_rate`` (mean per neuron-step), ``engine_used`` (the engine that ran)
+    and ``peak_rss_gib``, the peak resident memory of this whole process so far
+    (Linux ``ru_maxrss``): meaningful in a fresh process (:func:`measure_sparse`).
+    """
+    import resource
+
+    from .emulate import run
+    from .emulate.engine import choose_engine
+
+    t0 = time.perf_counter()
+    net = sparse_network(n, fan, seed=seed, vth=vth)
+    t_build = time.perf_counter() - t0
+    if engine == "auto":  # the engine "auto" runs for STEPS steps, for all three runs
+        engine = choose_engine(net, 1, steps)
+    x = (np.random.default_rng(seed + 1).random((steps, 1)) < 0.5).astype(np.int8)
+    t0 = time.perf_counter()
+    run(net, x[:2], engine=engine)
+    t_first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run(net, x[:2], engine=engine)
+    t_two = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r = run(net, x, engine=engine)
+    t_all = time.perf_counter() - t0
+    return {
+        "neurons": n, "fan": fan, "synapses": int(net.num_synapses), "engine_used": engine,
+        "steps": steps, "vth": vth, "build_s": t_build, "first_run_s": t_first,
+        "steps_per_s": (steps - 2) / max(t_all - t_two, 1e-9),
+        "spike_rate": float(r.spikes["pop"].mean()),
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    }
+
+
+_SPARSE_CHILD = """
+import json, sys
+from neurohw.bench import sparse_steady_state
+n, fan, steps, vth, seed = (int(v) for v in sys.argv[1:6])
+print(json.dumps(sparse_steady_state(n, fan, steps, sys.argv[6], vth, seed)))
+"""
+
+
+def _child(code: str, args: Sequence, what: str, timeout_s: float) -> dict:
+    """Run ``python -c code args`` in a fresh process; its last stdout line, as JSON."""
+    import json
+    import subprocess
+    import sys
+
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, *map(str, args)],
+                              capture_output=True, text=True, check=False, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"bench {what}: child process ran past {timeout_s:.0f} s") from None
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        raise RuntimeError(f"bench {what}: child process failed: {tail[0][-300:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure_sparse(neurons: int = SPARSE_TARGET_NEURONS, fan: int = SPARSE_TARGET_FAN,
+                   steps: int = 50, vth: int = 4000, seed: int = 0, engine: str = "auto",
+                   timeout_s: float = 1800.0) -> dict:
+    """Time :func:`sparse_network` (``neurons`` x ``fan`` synapses, threshold mantissa
+    ``vth``; 4000 gives ~5 % spikes per step) in a fresh process with
+    :func:`sparse_steady_state`: steady-state steps/s of one sample and the peak
+    resident memory of that whole process, against :data:`SPARSE_TARGET_STEPS_PER_S`
+    and :data:`SPARSE_TARGET_GIB`.  ``meets_target`` is None unless the net is the
+    target's size (1M neurons x 100 synapses).  Needs ~4.3 GiB and ~30-60 s at that
+    size on 2 cores; a child running past ``timeout_s`` seconds is an error.
+    """
+    out = _child(_SPARSE_CHILD, (neurons, fan, steps, vth, seed, engine), "sparse", timeout_s)
+    at_size = neurons == SPARSE_TARGET_NEURONS and fan == SPARSE_TARGET_FAN
+    out.update({"network": f"recurrent ir.Sparse, {neurons:,} LIF x {fan} synapses",
+                "target_steps_per_s": SPARSE_TARGET_STEPS_PER_S,
+                "target_gib": SPARSE_TARGET_GIB, "target_size": at_size,
+                "meets_target": (bool(out["steps_per_s"] >= SPARSE_TARGET_STEPS_PER_S
+                                      and out["peak_rss_gib"] <= SPARSE_TARGET_GIB)
+                                 if at_size else None)})
+    return out
 
 
 def machine_info() -> Dict[str, object]:
@@ -465,7 +625,7 @@ def run_bench(config: Optional[BenchConfig] = None, progress: bool = False,
     x = bench_input(sizes[0], cfg.steps, cfg.batch, seed=cfg.seed + 1)
     desc = "100-100-10 LIF"
 
-    log(f"[1/3] single sample, {desc}, {cfg.steps} steps")
+    log(f"[1] single sample, {desc}, {cfg.steps} steps")
     emu_s, emu1 = _time_emulator(net, x[:1], progress, "single", cfg.repeats)
     lava1, check1 = None, None
     if not cfg.skip_lava:
@@ -474,7 +634,7 @@ def run_bench(config: Optional[BenchConfig] = None, progress: bool = False,
     cases.append(_case("single", desc, 110, cfg.steps, 1, emu_s, emu1, lava1,
                        lava1 and lava1["steps_per_s"], check1))
 
-    log(f"[2/3] batch of {cfg.batch}, {desc}, {cfg.steps} steps")
+    log(f"[2] batch of {cfg.batch}, {desc}, {cfg.steps} steps")
     emu_s, emub = _time_emulator(net, x, progress, "batch", cfg.repeats)
     check2 = None
     if not cfg.skip_lava:
@@ -491,6 +651,35 @@ def run_bench(config: Optional[BenchConfig] = None, progress: bool = False,
                        note="Lava runs one sample at a time: its sample-steps/s is its "
                             "single-sample steps/s from case 1 (not re-run per sample)"))
 
+    xd = None
+    if cfg.dense:
+        xd = bench_input(sizes[0], cfg.steps, cfg.batch, rate=DENSE_INPUT_RATE, seed=cfg.seed + 4)
+        ddesc = f"{desc}, input rate {DENSE_INPUT_RATE:g}"
+        log(f"[3] dense activity: {ddesc}, 1 and {cfg.batch} samples, {cfg.steps} steps")
+        emu_s1, emud1 = _time_emulator(net, xd[:1], progress, "dense_single", cfg.repeats)
+        emu_sb, emudb = _time_emulator(net, xd, progress, "dense_batch", cfg.repeats)
+        lavad = checkd1 = checkdb = None
+        if not cfg.skip_lava:
+            # Lava's step time on the active net: sample 0 of the dense input
+            lavad, lrunsd = _time_lava(net, xd[0], log, cfg.repeats, end_to_end=False)
+            checkd1 = _checks(emud1, lrunsd, 0, cfg.steps)
+            checkdb = _checks(emudb, lrunsd, 0, cfg.steps)
+            single = _spikes_equal(emudb, _Spikes({k: v[0] for k, v in emud1.spikes.items()}),
+                                   0, cfg.steps)
+            checkdb["batch_row0_equals_single_run"] = single["bit_exact"]
+            if not single["bit_exact"]:
+                checkdb["bit_exact"] = False
+                checkdb["mismatched"].append("batch row 0 vs single-sample run")
+        dnote = (f"same net as single/batch driven at input rate {DENSE_INPUT_RATE:g}; Lava's "
+                 f"step time measured on sample 0 of that input (phase-timed, no run_lava)")
+        cases.append(_case("dense_single", ddesc, 110, cfg.steps, 1, emu_s1, emud1, lavad,
+                           lavad and lavad["steps_per_s"], checkd1, note=dnote))
+        cases.append(_case("dense_batch", ddesc, 110, cfg.steps, cfg.batch, emu_sb, emudb,
+                           lavad, lavad and lavad["steps_per_s"], checkdb,
+                           note="Lava's sample-steps/s is its steps/s on sample 0 of the dense "
+                                "input (one sample at a time, as in batch)"))
+        del emud1, emudb
+
     if cfg.gemm:
         gf = gemm_gflops()
         bound = gemm_bound(sizes, gf)
@@ -500,19 +689,21 @@ def run_bench(config: Optional[BenchConfig] = None, progress: bool = False,
             c["fraction_of_gemm_bound"] = c["emulator"]["sample_steps_per_s"] / bound
         log(f"  float32 GEMM: {gf:.1f} GFLOP/s -> {bound:,.0f} sample-steps/s bound on {desc}")
     if cfg.startup:
-        log("[2a] start-up: whole neurohw emulate processes, 1 x 100 steps")
+        log("[3a] start-up: whole neurohw emulate processes, 1 x 100 steps")
         report["startup"] = measure_startup(net, x[0, :100], max(2, cfg.repeats))
     if cfg.under_load:
-        log(f"[2b] under load: one CPU-bound process beside the emulator, {cfg.repeats} rounds")
-        report["under_load"] = measure_under_load(
-            net, {"single": x[:1], "batch": x}, max(2, cfg.repeats), log)
+        log(f"[3b] under load: one CPU-bound process beside the emulator, {cfg.repeats} rounds")
+        loads = {"single": x[:1], "batch": x}
+        if xd is not None:
+            loads["dense_batch"] = xd
+        report["under_load"] = measure_under_load(net, loads, max(2, cfg.repeats), log)
 
     if cfg.large:
         sizes = (1000, 5000, 5000)
         desc = "1000-5000-5000 LIF"
         net = bench_network(sizes, seed=cfg.seed, in_rate=0.05)
         x = bench_input(sizes[0], cfg.large_steps, 1, rate=0.05, seed=cfg.seed + 2)
-        log(f"[3/3] 10k neurons, {desc}, emulator {cfg.large_steps} steps, "
+        log(f"[4] 10k neurons, {desc}, emulator {cfg.large_steps} steps, "
             f"Lava {cfg.large_lava_steps} steps")
         emu_s, emul = _time_emulator(net, x, progress, "large")
         lava3, check3 = None, None
@@ -525,11 +716,16 @@ def run_bench(config: Optional[BenchConfig] = None, progress: bool = False,
         cases.append(_case("large", desc, 10000, cfg.large_steps, 1, emu_s, emul, lava3,
                            lava3 and lava3["steps_per_s"], check3, note=note))
     else:
-        log("[3/3] 10k-neuron network skipped")
+        log("[4] 10k-neuron network skipped")
     if cfg.conv:
-        log(f"[4] 1M-neuron conv net, {cfg.conv_steps} steps, 1 and {cfg.conv_batch} samples "
+        log(f"[5] 1M-neuron conv net, {cfg.conv_steps} steps, 1 and {cfg.conv_batch} samples "
             f"(fresh process)")
         report["conv"] = measure_conv(cfg.conv_steps, cfg.conv_batch, cfg.seed)
+    if cfg.sparse:
+        log(f"[6] sparse synapses: recurrent {cfg.sparse_neurons:,} neurons x {cfg.sparse_fan} "
+            f"synapses, {cfg.sparse_steps} steps (fresh process)")
+        report["sparse"] = measure_sparse(cfg.sparse_neurons, cfg.sparse_fan, cfg.sparse_steps,
+                                          cfg.sparse_vth, cfg.seed)
     report["all_bit_exact"] = (None if cfg.skip_lava else
                                all(c["check"]["bit_exact"] for c in cases))
     return report
@@ -685,6 +881,10 @@ def format_markdown(report: dict) -> str:
     notes = [f"- {c['case']}: {c['note']}" for c in report["cases"] if c["note"]]
     if notes:
         lines += [""] + notes
+    rates = [f"{c['case']} " + ", ".join(f"{k} {v:.2f}" for k, v in c["spike_rates"].items())
+             for c in report["cases"] if c.get("spike_rates")]
+    if rates:
+        lines += ["", "spike rates per neuron-step: " + "; ".join(rates)]
     g = report.get("gemm")
     if g:
         lines += ["", f"float32 GEMM: {g['gflops_float32']:.1f} GFLOP/s, a bound of "
@@ -719,6 +919,24 @@ def format_markdown(report: dict) -> str:
                   f"| batch {cv['batch']} | {cv['steps']} | "
                   f"{_fmt(cv['batched']['sample_steps_per_s'])} sample-steps/s | | - |",
                   "", f"conv spike rates per step (1 sample): {rates}"]
+    sp = report.get("sparse")
+    if sp:
+        if sp["target_size"]:
+            ok = "met" if sp["meets_target"] else "MISSED"
+        else:
+            ok = (f"n/a, the target is for {SPARSE_TARGET_NEURONS:,} neurons x "
+                  f"{SPARSE_TARGET_FAN} synapses")
+        lines += ["", f"| sparse synapses ({sp['network']}) | synapses | steps | spike rate "
+                      f"| speed (steady state) | peak memory | target |",
+                  "|---|---|---|---|---|---|---|",
+                  f"| 1 sample, engine {sp['engine_used']} | {sp['synapses']:,} | {sp['steps']} "
+                  f"| {sp['spike_rate'] * 100:.1f} % | {_fmt(sp['steps_per_s'], 1)} steps/s "
+                  f"| {sp['peak_rss_gib']:.2f} GiB (whole process) | >= "
+                  f"{sp['target_steps_per_s']:.0f} steps/s in <= {sp['target_gib']:.0f} GiB: "
+                  f"{ok} |",
+                  "", f"sparse: building the IR took {sp['build_s']:.1f} s, the first 2-step "
+                      f"run {sp['first_run_s']:.1f} s (loading the kernels, the column-wise "
+                      f"copy of the matrix)"]
     return "\n".join(lines) + "\n"
 
 
