@@ -81,6 +81,44 @@ def test_switching_threads_mid_run_keeps_every_integer(seed, monkeypatch):
             np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
 
 
+@pytest.mark.parametrize("batch", [20, 48])
+def test_switching_threads_in_chain_blocks_keeps_every_integer(batch, monkeypatch):
+    """The chain loop cut at every probe window (3 steps parallel, 3 serial, every 7):
+    per-sample loop and chunks give the numpy engine's integers."""
+    if not numba_available():
+        pytest.skip("numba not installed")
+    from neurohw.emulate import engine, fast
+
+    made = []
+
+    class Probing(fast.Threads):
+        WINDOW, PERIOD = 3, 7
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.n, self.adaptive = 2, True
+            made.append(self)
+
+    monkeypatch.setattr(fast, "Threads", Probing)
+    calls = []
+    orig = engine._run_chain
+    monkeypatch.setattr(engine, "_run_chain", lambda *a, **k: calls.append(1) or orig(*a, **k))
+    rng = np.random.default_rng(batch)
+    net = _chain_net(rng, "loihi2", 2)
+    x = (rng.random((batch, 150, net.nodes["input"].shape[0])) < 0.4).astype(np.int8)
+    rec = ("spikes", "v", "u")
+    a = run(net, x, record=rec, engine="numpy", count_events=True)
+    b = run(net, x, record=rec, engine="numba", count_events=True)
+    assert calls == [1] and len(made[-1].probes) >= 5
+    for var in rec:
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p],
+                                          err_msg=f"{p}.{var}")
+    for p in net.populations:
+        for e in ("u_wrap", "v_clip"):
+            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
+
+
 def test_thread_cap_and_small_batches():
     if not numba_available():
         pytest.skip("numba not installed")
