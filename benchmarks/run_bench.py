@@ -12,7 +12,7 @@ steps, start-up, the GEMM bound, the 1M-neuron conv net and the 1M-neuron,
 
 Every option of ``neurohw bench`` is accepted (``--steps``, ``--batch``,
 ``--under-load``, ``--no-sparse``, ``--sparse-neurons``, ...).  Exit status as
-``neurohw bench``: 1 if the spikes differ.
+``neurohw bench``: 1 if the spikes differ or a section's child process failed.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     write_report(report, json_path=out / "bench.json", markdown_path=out / "bench.md")
     print(format_markdown(report), end="")
     print(f"written: {out / 'bench.json'}, {out / 'bench.md'}")
-    return 1 if report["all_bit_exact"] is False else 0
+    return 1 if report["all_bit_exact"] is False or report.get("sections_failed") else 0
 
 
 if __name__ == "__main__":

@@ -720,15 +720,28 @@ def run_bench(config: Optional[BenchConfig] = None, progress: bool = False,
     if cfg.conv:
         log(f"[5] 1M-neuron conv net, {cfg.conv_steps} steps, 1 and {cfg.conv_batch} samples "
             f"(fresh process)")
-        report["conv"] = measure_conv(cfg.conv_steps, cfg.conv_batch, cfg.seed)
+        report["conv"] = _section(lambda: measure_conv(cfg.conv_steps, cfg.conv_batch,
+                                                       cfg.seed), log)
     if cfg.sparse:
         log(f"[6] sparse synapses: recurrent {cfg.sparse_neurons:,} neurons x {cfg.sparse_fan} "
             f"synapses, {cfg.sparse_steps} steps (fresh process)")
-        report["sparse"] = measure_sparse(cfg.sparse_neurons, cfg.sparse_fan, cfg.sparse_steps,
-                                          cfg.sparse_vth, cfg.seed)
+        report["sparse"] = _section(lambda: measure_sparse(
+            cfg.sparse_neurons, cfg.sparse_fan, cfg.sparse_steps, cfg.sparse_vth, cfg.seed), log)
+    report["sections_failed"] = sorted(k for k in ("conv", "sparse")
+                                       if isinstance(report.get(k), dict) and "error" in report[k])
     report["all_bit_exact"] = (None if cfg.skip_lava else
                                all(c["check"]["bit_exact"] for c in cases))
     return report
+
+
+def _section(measure: Callable[[], dict], log: Callable[[str], None]) -> dict:
+    """``measure()``, or ``{"error": one line}`` when its child process failed, so that the
+    other sections' numbers are still reported (the CLI then exits with status 1)."""
+    try:
+        return measure()
+    except RuntimeError as exc:
+        log(f"  {exc}")
+        return {"error": str(exc)}
 
 
 def gemm_gflops(n: int = 512, repeats: int = 5) -> float:
@@ -906,8 +919,10 @@ def format_markdown(report: dict) -> str:
             ok = "met" if r["meets_target"] else "MISSED"
             lines.append(f"| {k} ({r['batch']} x {r['steps']}) | {_fmt(r['quiet'])} | "
                          f"{_fmt(r['loaded'])} | {r['ratio']:.2f} (>= {r['target']:.2f}: {ok}) |")
+    for k in report.get("sections_failed", ()):
+        lines += ["", f"{k} section FAILED: {report[k]['error']}"]
     cv = report.get("conv")
-    if cv:
+    if cv and "error" not in cv:
         ok = "met" if cv["meets_target"] else "MISSED"
         rates = ", ".join(f"{k} {v:.2f}" for k, v in cv["single"]["spike_rates"].items())
         lines += ["", f"| 1M-neuron conv ({cv['network']}) | steps | speed | peak memory "
@@ -920,7 +935,7 @@ def format_markdown(report: dict) -> str:
                   f"{_fmt(cv['batched']['sample_steps_per_s'])} sample-steps/s | | - |",
                   "", f"conv spike rates per step (1 sample): {rates}"]
     sp = report.get("sparse")
-    if sp:
+    if sp and "error" not in sp:
         if sp["target_size"]:
             ok = "met" if sp["meets_target"] else "MISSED"
         else:

@@ -200,3 +200,17 @@ def test_cli_sparse_section_small(capsys):
                  "--sparse-neurons", "5000", "--sparse-steps", "12"]) == 0
     out = capsys.readouterr().out
     assert "5,000 LIF x 100 synapses" in out and "dense_batch" not in out
+
+
+def test_failed_section_is_reported_and_exits_1(monkeypatch, capsys):
+    """A section whose child process fails is reported in one line; the others still are."""
+    def boom(*a, **k):
+        raise RuntimeError("bench sparse: child process failed: MemoryError")
+
+    monkeypatch.setattr(bench, "measure_sparse", boom)
+    assert main(["bench", "--skip-lava", "--steps", "20", "--batch", "2", "--repeats", "1",
+                 "--no-gemm", "--no-startup", "--no-conv", "--no-dense",
+                 "--large-steps", "10", "--large-lava-steps", "10"]) == 1
+    captured = capsys.readouterr()
+    assert "sparse section FAILED: bench sparse: child process failed: MemoryError" in captured.out
+    assert "| single |" in captured.out and "section(s) failed: sparse" in captured.err

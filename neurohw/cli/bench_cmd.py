@@ -3,7 +3,8 @@ networks in one run: a 100-100-10 LIF network on one sample and on a batch,
 at moderate and at dense activity, and a 10,000-neuron network; then, emulator
 only, the 1M-neuron conv net and the 1M-neuron, 100M-synapse sparse net.
 Prints the machine, a table of speeds and ratios against the targets, and
-whether the spikes agreed bit for bit.  Exit status 1 if they did not."""
+whether the spikes agreed bit for bit.  Exit status 1 if they did not
+or if the conv or sparse section's child process failed."""
 
 from __future__ import annotations
 
@@ -98,5 +99,9 @@ def run(args) -> int:
         print(f"{args.json}: report written")
     if report["all_bit_exact"] is False:
         print("spikes differ between the emulator and Lava (see table)", file=sys.stderr)
+        return 1
+    if report.get("sections_failed"):
+        print(f"bench: section(s) failed: {', '.join(report['sections_failed'])} (see above)",
+              file=sys.stderr)
         return 1
     return 0
