@@ -5,7 +5,9 @@ Other NIR tools ignore node metadata; neurohw reads these optional keys
 
 * ``refractory_s`` (seconds, ``>= 0``): after a spike, ``round(refractory_s / dt)``
   silent steps during which ``v`` is held at ``v_reset`` (the synaptic current
-  of a ``CubaLIF`` keeps integrating) and no spike is possible;
+  of a ``CubaLIF`` keeps integrating) and no spike is possible; one number for
+  every neuron, or an array of the population's shape (or its size, row-major)
+  giving each neuron its own;
 * ``lower_bound`` (volts, ``<= v_reset``): ``v`` is clipped from below after
   each integration (synapticflow's ``lower_bound``);
 * ``trace``: ``{"tau_s": > 0, "mode": "additive" | "multiplicative", "scale": > 0}``,
@@ -22,14 +24,16 @@ file, the node, the parameter, the value and the allowed range.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
 from .errors import ValidationError
 
-__all__ = ["NeuronExt", "TraceSpec", "neuron_ext", "EXT_KEYS", "TRACE_MODES", "ELIF_EXP_CAP"]
+__all__ = ["NeuronExt", "TraceSpec", "neuron_ext", "neuron_shape", "EXT_KEYS", "TRACE_MODES",
+           "ELIF_EXP_CAP"]
 
 EXT_KEYS = ("refractory_s", "lower_bound", "trace", "model", "delta_t", "theta_rh")
 TRACE_MODES = ("additive", "multiplicative")
@@ -49,11 +53,15 @@ class TraceSpec:
     scale: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NeuronExt:
-    """The extension keys of one node (``None``/defaults: not set)."""
+    """The extension keys of one node (``None``/defaults: not set).
 
-    refractory_s: float = 0.0
+    ``refractory_s`` is a float (seconds, every neuron) or, when neurons differ, a
+    read-only float64 array of the population's shape (seconds, per neuron).
+    """
+
+    refractory_s: Union[float, np.ndarray] = 0.0
     lower_bound: Optional[float] = None
     trace: Optional[TraceSpec] = None
     model: str = "lif"
@@ -65,13 +73,25 @@ class NeuronExt:
         return self.model == "elif"
 
     @property
+    def has_refractory(self) -> bool:
+        """True when some neuron has ``refractory_s > 0``."""
+        return bool(np.any(np.asarray(self.refractory_s) > 0))
+
+    @property
+    def per_neuron_refractory(self) -> bool:
+        """True when ``refractory_s`` is an array (neurons differ)."""
+        return isinstance(self.refractory_s, np.ndarray)
+
+    @property
     def empty(self) -> bool:
-        return (self.refractory_s == 0 and self.lower_bound is None and self.trace is None
+        return (not self.has_refractory and self.lower_bound is None and self.trace is None
                 and not self.is_elif)
 
-    def refractory_steps(self, dt: float) -> int:
-        """Silent steps after a spike: ``round(refractory_s / dt)`` (half to even)."""
-        return int(np.rint(self.refractory_s / float(dt)))
+    def refractory_steps(self, dt: float) -> Union[int, np.ndarray]:
+        """Silent steps after a spike: ``round(refractory_s / dt)`` (half to even); an int,
+        or an int64 array of the population's shape when ``refractory_s`` is per neuron."""
+        steps = np.rint(np.asarray(self.refractory_s, dtype=np.float64) / float(dt))
+        return steps.astype(np.int64) if self.per_neuron_refractory else int(steps)
 
 
 def _number(where: str, key: str, value, rng: str, ok) -> float:
@@ -93,6 +113,69 @@ def _text(value) -> Optional[str]:
     if isinstance(value, np.ndarray) and value.shape == ():
         return _text(value.item())
     return value if isinstance(value, str) else None
+
+
+def neuron_shape(node) -> Optional[Tuple[int, ...]]:
+    """The neuron shape of a NIR ``LIF``/``CubaLIF`` node: its ``output_type``, else the
+    shape of its ``v_threshold`` (or time constant) array; None when neither says."""
+    types = getattr(node, "output_type", None)
+    if isinstance(types, dict) and types:
+        value = next(iter(types.values()))
+        if value is not None:
+            arr = np.asarray(value).reshape(-1)
+            if arr.size and arr.dtype.kind in "iu":
+                return tuple(int(v) for v in arr)
+    for p in ("v_threshold", "tau", "tau_mem"):
+        a = getattr(node, p, None)
+        if a is not None and np.ndim(a) > 0:
+            return tuple(int(v) for v in np.shape(a))
+    return None
+
+
+def _index(idx) -> str:
+    return "[" + ", ".join(str(int(i)) for i in idx) + "]"
+
+
+def _refractory(node, where: str, value) -> Union[float, np.ndarray]:
+    """``refractory_s``: a number, or an array of the population's shape (one per neuron).
+
+    An array whose neurons all agree becomes that number.  Errors name the
+    element: ``metadata neurohw.refractory_s[3]=-0.002 is outside [0, inf) s``.
+    """
+    rng = "[0, inf) s"
+    try:
+        scalar = np.ndim(value) == 0
+    except (TypeError, ValueError):  # a ragged list
+        scalar = False
+    if scalar:
+        return _number(where, "refractory_s", value, rng, lambda x: x >= 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy < 2 only warns on a ragged list
+            arr = np.asarray(value)
+        if arr.dtype.kind not in "iuf":
+            raise TypeError
+        arr = arr.astype(np.float64)
+    except (TypeError, ValueError, Warning):
+        raise ValidationError(f"{where}: metadata neurohw.refractory_s must be a number or an "
+                              f"array of numbers (seconds, one per neuron) in {rng}") from None
+    shape = neuron_shape(node)
+    size = None if shape is None else int(np.prod(shape))
+    if shape is None or not (arr.shape == shape or (arr.ndim == 1 and arr.size == size)):
+        want = "a number" if shape is None else f"a number or the population's shape {shape}"
+        raise ValidationError(f"{where}: metadata neurohw.refractory_s has shape {arr.shape}; "
+                              f"expected {want}")
+    arr = arr.reshape(shape)
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if bad.any():
+        idx = tuple(np.argwhere(bad)[0])
+        raise ValidationError(f"{where}: metadata neurohw.refractory_s{_index(idx)}="
+                              f"{float(arr[idx]):g} is outside {rng}")
+    first = float(arr.flat[0])
+    if bool(np.all(arr == first)):
+        return first
+    arr.setflags(write=False)
+    return arr
 
 
 def neuron_ext(node, where: str) -> NeuronExt:
@@ -119,9 +202,9 @@ def neuron_ext(node, where: str) -> NeuronExt:
     if ext and kind not in EXT_NODE_TYPES:
         raise ValidationError(f"{where}: metadata neurohw.{next(iter(ext))} is only read on "
                               f"{' and '.join(EXT_NODE_TYPES)} nodes, not {kind}")
-    refr = 0.0
+    refr: Union[float, np.ndarray] = 0.0
     if ext.get("refractory_s") is not None:
-        refr = _number(where, "refractory_s", ext["refractory_s"], "[0, inf) s", lambda x: x >= 0)
+        refr = _refractory(node, where, ext["refractory_s"])
     lower = None
     if ext.get("lower_bound") is not None:
         lower = _number(where, "lower_bound", ext["lower_bound"], "(-inf, v_reset] V",

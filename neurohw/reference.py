@@ -39,7 +39,8 @@ neurohw's float-side extension (``metadata["neurohw"]`` on ``LIF``/``CubaLIF``,
 :mod:`neurohw.neuronext`, ``docs/neuron-models.md``): ``model: "elif"`` adds
 ``dt / tau * Delta_T * exp((v_prev - theta_RH) / Delta_T)`` (``v_prev`` the
 step's starting ``v``) to the integration; then ``v = max(v, lower_bound)``;
-then, during the ``round(refractory_s / dt)`` steps after a spike,
+then, during the ``round(refractory_s / dt)`` steps after a spike (``refractory_s``
+one number or one per neuron),
 ``v = v_reset`` and no spike (a ``CubaLIF``'s current integrates as usual);
 after the spike decision a ``trace`` decays by ``exp(-dt / tau_s)`` and
 adds ``scale`` (additive) or becomes ``scale`` (multiplicative) on a spike.
@@ -310,7 +311,14 @@ class _Neuron(_Elementwise):
         self.v = self.i = self.z = None
         # neurohw's float-side extension (refractory, lower bound, trace, ELIF)
         self.ext = neuron_ext(node, self.where()) if kind in ("LIF", "CubaLIF") else NeuronExt()
-        self.refr_steps = self.ext.refractory_steps(dt)
+        steps = self.ext.refractory_steps(dt)  # an int, or per neuron
+        if isinstance(steps, np.ndarray):
+            if steps.size != int(np.prod(self.out_shape)):
+                raise ValidationError(
+                    f"{self.where()}: metadata neurohw.refractory_s has {steps.size} values, the "
+                    f"population has {int(np.prod(self.out_shape))} neurons {tuple(self.out_shape)}")
+            steps = steps.reshape(tuple(self.out_shape))
+        self.refr_steps = steps
         self.has_trace = self.ext.trace is not None
         if self.has_trace:
             self.trace_keep = float(np.exp(-dt / self.ext.trace.tau_s))
@@ -327,7 +335,7 @@ class _Neuron(_Elementwise):
             self.v = self.v + self.v_leak
         self.i = np.zeros(shape) if self.has_i else None
         self.z = np.zeros(shape) if self.spiking else None
-        self.ref = np.zeros(shape, np.int64) if self.refr_steps > 0 else None
+        self.ref = np.zeros(shape, np.int64) if np.any(np.asarray(self.refr_steps) > 0) else None
         self.x_trace = np.zeros(shape) if self.has_trace else None
 
     def initial_output(self, batch):

@@ -37,7 +37,7 @@ def _by_hand(W, b, x, dt, ext, kind="LIF", v_reset=0.0):
     """A plain per-neuron, per-step loop: tau dv/dt = -(v - v_rest) + [Delta_T exp(..)] + R I."""
     T, n = x.shape[0], W.shape[0]
     tau, tau_syn, vth = 0.02, 0.01, 1.0
-    refr = int(round(ext.get("refractory_s", 0.0) / dt))
+    refr_s = np.broadcast_to(np.asarray(ext.get("refractory_s", 0.0), float), (n,))
     tr = ext.get("trace")
     spikes = np.zeros((T, n), np.int8)
     vs = np.zeros((T, n))
@@ -45,6 +45,7 @@ def _by_hand(W, b, x, dt, ext, kind="LIF", v_reset=0.0):
     for j in range(n):
         v = cur = trace = 0.0
         silent = 0
+        refr = int(round(float(refr_s[j]) / dt))  # this neuron's silent steps
         for t in range(T):
             I = sum(W[j, k] * x[t, k] for k in range(x.shape[1])) + b
             if kind == "CubaLIF":
@@ -427,3 +428,144 @@ def test_example_figures_script_runs(tmp_path, capsys):
     for line in out.strip().splitlines():  # same spike counts, float and chip
         parts = line.split()
         assert parts[2] == parts[4], line
+
+
+# ---------------------------------------------------------------------------
+# per-neuron refractory_s: an array of the population's shape
+# ---------------------------------------------------------------------------
+PER_NEURON = np.array([0.0, 0.002, 0.0049, 0.0031])  # 0, 2, 5, 3 silent steps at dt = 1 ms
+
+
+@pytest.mark.parametrize("kind", ["LIF", "CubaLIF"])
+def test_per_neuron_refractory_reference_matches_by_hand(kind):
+    dt = 1e-3
+    ext = {"refractory_s": PER_NEURON, "lower_bound": -0.4}
+    g, W = _graph(5, 4, ext, kind, seed=4)
+    rng = np.random.default_rng(8)
+    x = (rng.random((150, 5)) < 0.5).astype(np.float64) * 15.0  # driven hard
+    run = simulate(g, x, dt, record=("spikes", "v"))
+    s, v, _ = _by_hand(W, 0.02, x, dt, ext, kind)
+    assert s.sum(axis=0).min() > 20  # lively
+    np.testing.assert_array_equal(run.spikes["lif"][0], s)
+    np.testing.assert_allclose(run.v["lif"][0], v, rtol=1e-9, atol=1e-9)
+    for j, k in enumerate([0, 2, 5, 3]):
+        gaps = np.diff(np.flatnonzero(s[:, j]))
+        assert gaps.min() > k
+        if kind == "LIF":
+            assert gaps.min() == k + 1  # driven hard: fires as soon as it may
+    # one number per neuron really differs from the population's single value
+    one, _, _ = _by_hand(W, 0.02, x, dt, {"refractory_s": 0.002, "lower_bound": -0.4}, kind)
+    assert not np.array_equal(one, s)
+
+
+def test_per_neuron_refractory_uniform_array_is_one_number():
+    from neurohw.neuronext import neuron_ext
+
+    g, _ = _graph(3, 4, {"refractory_s": np.full(4, 0.002)})
+    ext = neuron_ext(g.nodes["lif"], "net.nir: node 'lif'")
+    assert ext.refractory_s == 0.002 and not ext.per_neuron_refractory
+    g, _ = _graph(3, 4, {"refractory_s": PER_NEURON.tolist()})  # a list works too
+    ext = neuron_ext(g.nodes["lif"], "net.nir: node 'lif'")
+    assert ext.per_neuron_refractory and ext.has_refractory
+    np.testing.assert_array_equal(ext.refractory_s, PER_NEURON)
+    np.testing.assert_array_equal(ext.refractory_steps(1e-3), [0, 2, 5, 3])
+    assert not ext.refractory_s.flags.writeable
+
+
+@pytest.mark.parametrize("value,msg", [
+    (np.array([0.001, -0.002, 0.0, 0.003]),
+     "metadata neurohw.refractory_s[1]=-0.002 is outside [0, inf) s"),
+    (np.array([0.001, 0.0, 0.0, np.nan]), "metadata neurohw.refractory_s[3]=nan is outside [0, inf) s"),
+    (np.array([0.001, 0.002, 0.003]),
+     "metadata neurohw.refractory_s has shape (3,); expected a number or the population's "
+     "shape (4,)"),
+    (np.zeros((2, 2)), "metadata neurohw.refractory_s has shape (2, 2); expected a number or "
+                       "the population's shape (4,)"),
+    (["a", "b", "c", "d"], "metadata neurohw.refractory_s must be a number or an array of "
+                           "numbers (seconds, one per neuron) in [0, inf) s"),
+])
+def test_per_neuron_refractory_bad_values_one_line(value, msg):
+    g, _ = _graph(3, 4, {"refractory_s": value})
+    for call in (lambda: validate_float_graph(g, "net.nir"),
+                 lambda: simulate(g, np.zeros((3, 3)), 1e-3)):
+        with pytest.raises(ValidationError) as e:
+            call()
+        text = str(e.value)
+        assert msg in text and "\n" not in text and "'lif'" in text, text
+
+
+def test_per_neuron_refractory_in_image_shaped_population():
+    """A (C, H, W) population: an array of that shape, or flat with its size (row-major);
+    a bad element is named by its (c, h, w) index."""
+    from neurohw.neuronext import neuron_ext
+
+    shape = (2, 2, 3)
+    r = np.arange(12).reshape(shape) * 1e-3
+    node = nir.LIF(tau=np.full(shape, 0.02), r=np.ones(shape), v_leak=np.zeros(shape),
+                   v_threshold=np.ones(shape), v_reset=np.zeros(shape),
+                   metadata={"neurohw": {"refractory_s": r}})
+    np.testing.assert_array_equal(neuron_ext(node, "n").refractory_s, r)
+    node.metadata["neurohw"]["refractory_s"] = r.reshape(-1)
+    np.testing.assert_array_equal(neuron_ext(node, "n").refractory_s, r)
+    bad = r.copy()
+    bad[1, 0, 2] = -1.0
+    node.metadata["neurohw"]["refractory_s"] = bad
+    with pytest.raises(ValidationError, match=r"refractory_s\[1, 0, 2\]=-1 is outside"):
+        neuron_ext(node, "n")
+
+
+@pytest.mark.parametrize("profile", ["loihi2", "loihi1"])
+def test_per_neuron_refractory_quantized(profile, tmp_path):
+    """refract_delay per neuron = round(refractory_s / dt) + 1 (0: none); the chip keeps
+    each neuron's spikes that far apart and tracks the float reference's counts; the
+    array survives a NIR file."""
+    from neurohw.emulate import run
+    from neurohw.quantize import quantize
+
+    dt = 1e-3
+    n_h = 16
+    r1 = np.tile(PER_NEURON, 4)  # l1: 16 neurons, 0/2/5/3 silent steps
+    g = _two_layer(2, {"lower_bound": -0.5})
+    g.nodes["l1"].metadata["neurohw"]["refractory_s"] = r1
+    path = tmp_path / "r.nir"
+    nir.write(path, g)
+    from neurohw.validate import read_float_nir
+
+    g = read_float_nir(path)
+    rng = np.random.default_rng(9)
+    x = (rng.random((6, 80, 12)) < 0.3).astype(np.float64)
+    model = quantize(g, profile, dt=dt, calibrate=x)
+    want = np.where(np.rint(r1 / dt) > 0, np.rint(r1 / dt) + 1, 0)
+    np.testing.assert_array_equal(model.network.nodes["l1"].refract_delay, want)
+    assert np.all(model.network.nodes["l2"].refract_delay == 0)
+    notes = " ".join(model.all_notes())
+    assert "refractory_s=0..0.0049 s per neuron -> 0..5 silent steps" in notes
+    assert "refract_delay=0..6" in notes
+    f = simulate(g, x, dt)
+    L = max(model.latency.values())
+    chip = run(model.network, np.concatenate([x, np.zeros((6, L, 12))], 1).astype(np.int64))
+    k = model.latency["l1"]
+    cs = chip.spikes["l1"][:, k:k + 80]
+    for i in range(n_h):
+        for b in range(6):
+            t = np.flatnonzero(cs[b, :, i])
+            if len(t) > 1:
+                assert np.diff(t).min() >= max(int(want[i]), 1)
+    counts_c = cs.sum(axis=1).astype(np.int64)
+    counts_f = f.spikes["l1"].sum(axis=1).astype(np.int64)
+    assert counts_f.sum() > 50
+    assert np.all(np.abs(counts_c - counts_f) <= np.maximum(3, 0.1 * counts_f))
+
+
+def test_per_neuron_refractory_too_long_names_the_neuron():
+    from neurohw.quantize import quantize
+
+    r = np.full(16, 0.002)
+    r[11] = 0.07
+    g = _two_layer(0, {})
+    g.nodes["l1"].metadata["neurohw"]["refractory_s"] = r
+    with pytest.raises(ValidationError, match=r"node 'l1' \(LIF\): metadata neurohw.refractory_s"
+                                              r"\[11\]=0.07 is 70 steps of dt=0.001 s, "
+                                              r"refract_delay 71 is outside \[0, 63\] on profile "
+                                              r"'loihi2'"):
+        quantize(g, "loihi2", dt=1e-3)

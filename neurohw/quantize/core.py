@@ -456,7 +456,8 @@ def extension_params(nm: NeuronMap, profile: HardwareProfile, dt: float,
 
     * ``refractory_s`` -> ``refract_delay = round(refractory_s / dt) + 1`` (Loihi's
       ``r`` gives ``r - 1`` silent steps; ``0`` when no silent step), on every profile;
-      above ``refract_delay_max`` is refused;
+      per neuron when ``refractory_s`` is an array; above ``refract_delay_max`` is
+      refused (naming the neuron's index for an array);
     * ``lower_bound`` -> ``vmin = round(S (lower_bound - v_reset))`` (``S`` the
       population's median voltage scale, chip ``v`` units), at least the state's
       ``-(2**(state_bits-1) - 1)``; on ``loihi1`` rounded (in log2) to the nearest
@@ -478,7 +479,9 @@ def extension_params(nm: NeuronMap, profile: HardwareProfile, dt: float,
     if ext.is_elif:
         out.update(elif_table(nm, profile, where))
     steps = ext.refractory_steps(dt)
-    if steps > 0:
+    if isinstance(steps, np.ndarray):  # per neuron
+        out.update(_refract_per_neuron(nm, ext, steps, profile, dt, where))
+    elif steps > 0:
         r = steps + 1
         if r > profile.refract_delay_max:
             raise ValidationError(
@@ -516,6 +519,36 @@ def extension_params(nm: NeuronMap, profile: HardwareProfile, dt: float,
                         f"trace_impulse={impulse} ({mode}); float trace = integer * "
                         f"{tr.scale / impulse:.6g}")
     return out
+
+
+def _refract_per_neuron(nm: NeuronMap, ext, steps: np.ndarray, profile: HardwareProfile,
+                        dt: float, where: str) -> Dict[str, object]:
+    """Per-neuron ``refractory_s`` (seconds, the population's shape) -> per-neuron
+    ``refract_delay`` (steps): ``round(refractory_s / dt) + 1``, ``0`` where no silent step.
+
+    A neuron above ``refract_delay_max`` is refused naming its index, its
+    ``refractory_s``, the steps and the range.  Returns ``{"refract_delay": array}``
+    shaped as the population (an int when every neuron agrees).
+    """
+    if steps.size != nm.size:
+        raise ValidationError(
+            f"{where}: metadata neurohw.refractory_s has {steps.size} values, the population "
+            f"has {nm.size} neurons {tuple(nm.shape)}")
+    steps = steps.reshape(tuple(nm.shape))
+    r = np.where(steps > 0, steps + 1, 0).astype(np.int64)
+    bad = r > profile.refract_delay_max
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        sec = np.asarray(ext.refractory_s).reshape(tuple(nm.shape))[idx]
+        raise ValidationError(
+            f"{where}: metadata neurohw.refractory_s[{', '.join(map(str, idx))}]={sec:g} is "
+            f"{int(steps[idx])} steps of dt={dt:g} s, refract_delay {int(r[idx])} is outside "
+            f"[0, {profile.refract_delay_max}] on profile '{profile.name}'")
+    nm.notes.append(f"refractory_s={_fmt(np.asarray(ext.refractory_s))} s per neuron -> "
+                    f"{_fmt(steps)} silent steps (round(refractory_s/dt)), "
+                    f"refract_delay={_fmt(r)}")
+    first = int(r.flat[0])
+    return {"refract_delay": first if bool(np.all(r == first)) else r.astype(np.int32)}
 
 
 def _fmt(a: np.ndarray) -> str:

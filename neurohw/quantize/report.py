@@ -344,7 +344,7 @@ def format_report(model, ev: Optional[Evaluation] = None) -> str:
                       "of the k-th spikes, steps)"]
         for name, nm in ext:
             e = nm.ext
-            what = [e.model] + (["refractory"] if e.refractory_s else []) + \
+            what = [e.model] + (["refractory"] if e.has_refractory else []) + \
                 (["lower_bound"] if e.lower_bound is not None else []) + \
                 (["trace"] if e.trace is not None else [])
             err = "-" if ev is None else _f(ev.layers[name].get("spike_time_err"), "{:.2f}")
