@@ -59,8 +59,9 @@ def test_conv_accumulate_matches_direct_loops(seed):
             np.testing.assert_array_equal(got[b], ref.reshape(-1).astype(np.int64))
 
 
-def _lively_conv_net(rng, profile="loihi2", graded_bits=0):
-    """A conv -> LIF -> pool -> LIF -> flatten -> dense -> LIF net tuned so all layers spike."""
+def _lively_conv_net(rng, profile="loihi2", graded_bits=0, stride=None):
+    """A conv -> LIF -> pool -> LIF -> flatten -> dense -> LIF net tuned so all layers spike
+    (``stride``: the conv's, else drawn from 1 and 2)."""
     profile = nh.get_profile(profile)
     groups = int(rng.integers(1, 3))
     c_in = groups * int(rng.integers(1, 3))
@@ -78,7 +79,8 @@ def _lively_conv_net(rng, profile="loihi2", graded_bits=0):
 
     conv = ir.Conv2d("conv", weight=rng.integers(max(lo, -60), hi + 1, size=(c_out, c_in // groups, k, k)),
                      weight_exp=int(rng.integers(0, 4)), num_weight_bits=int(rng.integers(4, 9)),
-                     sign_mode=sign_mode, input_shape=(c_in, h, w), stride=int(rng.integers(1, 3)),
+                     sign_mode=sign_mode, input_shape=(c_in, h, w),
+                     stride=int(rng.integers(1, 3)) if stride is None else stride,
                      padding=int(rng.integers(0, k)), dilation=int(rng.integers(1, 3)) if k > 1 else 1,
                      groups=groups, num_message_bits=graded_bits)
     shape = conv.out_shape
@@ -265,38 +267,160 @@ def test_binary_projection_reading_a_graded_input_sees_spikes(engine):
                                           err_msg=f"{p}.{var}")
 
 
-# --- stride-1 convolutions: one BLAS product per kernel tap (steps.ShiftedConv) -------------
+# --- per-tap products over stride phases (steps.ShiftedConv): any stride, SumPool2d -------
 
 
-@pytest.mark.parametrize("seed", range(40))
+def _random_conv(rng, max_stride=3, max_og=3):
+    """Random ``(in_shape, w, stride, padding, dilation, groups)`` with a non-empty output."""
+    while True:
+        groups = int(rng.integers(1, 4))
+        c, o = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, max_og + 1))
+        kh, kw = (int(v) for v in rng.integers(1, 5, size=2))
+        h, wd = int(rng.integers(1, 10)), int(rng.integers(1, 10))
+        stride = tuple(int(v) for v in rng.integers(1, max_stride + 1, size=2))
+        padding = tuple(int(v) for v in rng.integers(0, 3, size=2))
+        dilation = tuple(int(v) for v in rng.integers(1, 3, size=2))
+        if min(h + 2 * padding[0] - dilation[0] * (kh - 1),
+               wd + 2 * padding[1] - dilation[1] * (kw - 1)) >= 1:
+            w = rng.integers(-256, 256, size=(o, c // groups, kh, kw))
+            return (c, h, wd), w, stride, padding, dilation, groups
+
+
+def _gather(x, w, stride, padding, dilation, groups):
+    """The im2col gather path on ``x`` ``(B, C, H, W)``: the reference of the fast paths."""
+    b, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    idx = conv_gather_index((c, h, wd), (kh, kw), stride, padding, dilation, groups)
+    wg = w.reshape(groups, o // groups, -1).transpose(0, 2, 1).astype(np.int64)
+    return conv_accumulate(x.reshape(b, -1), idx, wg)
+
+
+def _expected_dtype(bound, elementwise):
+    if elementwise:
+        return np.int16 if bound < 2 ** 15 else np.int32 if bound < 2 ** 31 else np.int64
+    return np.float32 if bound < 2 ** 24 else np.float64 if bound < 2 ** 53 else np.int64
+
+
+@pytest.mark.parametrize("seed", range(60))
 def test_shifted_conv_matches_gather_path_and_direct_loops(seed):
-    """Same integers as the im2col path and direct loops: groups, padding, dilation,
-    graded payloads, and weights/payloads that push the bound past float32 and float64."""
+    """Same integers as the im2col path and direct loops over stride, groups (depthwise
+    included: elementwise taps), padding, dilation, graded payloads, and weights/payloads
+    that push the bound past float32 and float64 (int16/int32 for elementwise taps)."""
     from neurohw.emulate.steps import ShiftedConv
 
     rng = np.random.default_rng(500 + seed)
-    groups = int(rng.integers(1, 4))
-    c, o = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
-    kh, kw = (int(v) for v in rng.integers(1, 4, size=2))
-    h, wd = int(rng.integers(3, 9)), int(rng.integers(3, 9))
-    padding = tuple(int(v) for v in rng.integers(0, 3, size=2))
-    dilation = tuple(int(v) for v in rng.integers(1, 3, size=2))
-    if h + 2 * padding[0] - dilation[0] * (kh - 1) < 1 or wd + 2 * padding[1] - dilation[1] * (kw - 1) < 1:
-        padding = (kh * dilation[0], kw * dilation[1])
-    scale = seed % 3  # 0: float32 bound, 1: float64, 2: int64
-    w = rng.integers(-256, 256, size=(o, c // groups, kh, kw)) << (24 if scale == 2 else 0)
+    (c, h, wd), w, stride, padding, dilation, groups = _random_conv(rng)
+    if seed % 4 == 0:
+        stride = (1, 1)
+    scale = seed % 3  # 0: float32 / int16 bound, 1: float64 / int64, 2: int64
+    w = w << (24 if scale == 2 else 0)
     pmax = [1, 2 ** 24 - 1, 2 ** 24 - 1][scale]
-    x = rng.integers(0, pmax + 1, size=(3, c, h, wd))
-    sc = ShiftedConv((c, h, wd), w, padding, dilation, groups, 3, pmax)
-    assert sc.dtype == [np.float32, np.float64, np.int64][scale]
+    x = rng.integers(0, pmax + 1, size=(3, c, h, wd)) * (rng.random((3, c, h, wd)) < 0.6)
+    sc = ShiftedConv((c, h, wd), w, padding, dilation, groups, 3, pmax, stride=stride)
+    bound = int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()) * pmax
+    assert sc.dtype == _expected_dtype(bound, w.shape[1] == 1)
     got = sc(x.reshape(3, -1))
-    idx = conv_gather_index((c, h, wd), (kh, kw), (1, 1), padding, dilation, groups)
-    wg = w.reshape(groups, o // groups, -1).transpose(0, 2, 1).astype(np.int64)
-    np.testing.assert_array_equal(got, conv_accumulate(x.reshape(3, -1), idx, wg))
-    ref = _conv_reference(x[1], w, (1, 1), padding, dilation, groups)
+    np.testing.assert_array_equal(got, _gather(x, w, stride, padding, dilation, groups))
+    ref = _conv_reference(x[1], w, stride, padding, dilation, groups)
     np.testing.assert_array_equal(got[1], ref.reshape(-1).astype(np.int64))
-    # a smaller batch reuses the buffers
+    # a smaller batch reuses the buffers; binary spikes arrive as bool
     np.testing.assert_array_equal(sc(x[:1].reshape(1, -1)), got[:1])
+    if pmax == 1:
+        np.testing.assert_array_equal(sc(x.reshape(3, -1) != 0), got)
+
+
+@pytest.mark.parametrize("elementwise", [False, True])
+def test_shifted_conv_at_the_exactness_bounds(elementwise):
+    """Sums one above a format's exact range must run in the next format and stay exact
+    (float32 would turn 2**24 + 1 into 2**24, float64 2**53 + 1 into 2**53)."""
+    from neurohw.emulate.steps import ShiftedConv
+
+    edges = [2 ** 15, 2 ** 31, 2 ** 53] if elementwise else [2 ** 24, 2 ** 53]
+    for edge in edges:
+        for total in (edge - 1, edge + 1):
+            if elementwise:  # depthwise 2x2, stride 2: each output sums 4 taps
+                w = np.array([[[[total // 4, total // 4], [total // 4, total - 3 * (total // 4)]]],
+                              [[[1, 2], [3, 4]]]], np.int64)
+                groups, in_shape = 2, (2, 4, 6)
+            else:  # two input channels, 1x1, stride 2
+                w = np.array([[[[total // 2]], [[total - total // 2]]]], np.int64)
+                groups, in_shape = 1, (2, 5, 5)
+            sc = ShiftedConv(in_shape, w, (0, 0), (1, 1), groups, 1, 1, stride=(2, 2))
+            assert sc.dtype == _expected_dtype(total, elementwise), (edge, total)
+            got = sc(np.ones((1, int(np.prod(in_shape))), np.int8))
+            assert got.reshape(w.shape[0], -1)[0].tolist() == [total] * sc.oh * sc.ow
+
+
+def test_shifted_conv_sumpool_and_phases():
+    """SumPool2d's weights (ones per channel, one group per channel) take the add-only
+    taps; a 1x1 stride-3 conv reads one phase of nine; all equal the gather path."""
+    from neurohw.emulate.steps import ShiftedConv
+
+    rng = np.random.default_rng(4)
+    x = (rng.random((2, 3, 7, 8)) < 0.5).astype(np.int8)
+    for k, st, pad in [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1)),
+                       ((2, 3), (1, 3), (1, 0))]:
+        w = np.ones((3, 1) + k, np.int64)
+        sc = ShiftedConv((3, 7, 8), w, pad, (1, 1), 3, 2, 1, stride=st)
+        assert sc.ones and sc.elementwise and sc.macs == 0
+        np.testing.assert_array_equal(sc(x.reshape(2, -1)), _gather(x, w, st, pad, (1, 1), 3))
+    w = rng.integers(-9, 9, (4, 3, 1, 1))
+    sc = ShiftedConv((3, 7, 8), w, (0, 0), (1, 1), 1, 2, 1, stride=(3, 3))
+    assert len(sc.phases) == 1
+    np.testing.assert_array_equal(sc(x.reshape(2, -1)), _gather(x, w, (3, 3), (0, 0), (1, 1), 1))
+
+
+# --- event-driven scatter for sparse spikes (conv.ConvScatter) -------------------------------
+
+
+def _needs_numba():
+    from neurohw.emulate.conv import scatter_available
+
+    if not scatter_available():
+        pytest.skip("numba not installed")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_conv_scatter_matches_gather_path(seed, monkeypatch):
+    """Both scatter layouts (planes, channel-last) over stride, groups, padding, dilation,
+    graded and int64-range payloads, batches, and activity from none to dense."""
+    from neurohw.emulate import conv
+
+    _needs_numba()
+    rng = np.random.default_rng(700 + seed)
+    (c, h, wd), w, stride, padding, dilation, groups = _random_conv(rng, max_og=6)
+    monkeypatch.setattr(conv, "_CHANNEL_LAST_MIN", 1 if seed % 2 else 10 ** 6)
+    scale = seed % 3
+    w = w << (24 if scale == 2 else 0)
+    pmax = [1, 2 ** 24 - 1, 2 ** 24 - 1][scale]
+    rate = [0.0, 0.02, 0.3, 1.0][seed % 4]
+    x = rng.integers(1, pmax + 1, size=(3, c, h, wd)) * (rng.random((3, c, h, wd)) < rate)
+    cs = conv.ConvScatter((c, h, wd), w, stride, padding, dilation, groups, 3)
+    assert cs.channel_last == bool(seed % 2)
+    ref = _gather(x, w, stride, padding, dilation, groups)
+    np.testing.assert_array_equal(cs(x.reshape(3, -1)), ref)
+    np.testing.assert_array_equal(cs(x[2:].reshape(1, -1)), ref[2:])  # reused buffers
+    if pmax == 1:
+        np.testing.assert_array_equal(cs(x.reshape(3, -1) != 0), ref)
+
+
+def test_scatter_cost_model():
+    """The scatter is preferred for a handful of spikes on a big conv and not for dense
+    activity; tiny convolutions never scatter (counting spikes would cost more)."""
+    from neurohw.emulate.conv import ConvScatter, worth_scattering
+    from neurohw.emulate.steps import ShiftedConv
+
+    w = np.ones((32, 32, 3, 3), np.int64)
+    for stride in ((1, 1), (2, 2)):
+        d = ShiftedConv((32, 64, 64), w, (1, 1), (1, 1), 1, 2, 1, stride=stride)
+        assert worth_scattering(d, 1)
+        cs = ConvScatter((32, 64, 64), w, stride, (1, 1), (1, 1), 1, 2, dense=d)
+        n_in = 32 * 64 * 64
+        assert cs.prefer(0, 1) and cs.prefer(n_in // 1000, 2)
+        assert not cs.prefer(n_in // 5, 1) and not cs.prefer(2 * n_in // 5, 2)
+    tiny = ShiftedConv((1, 4, 4), np.ones((1, 1, 2, 2), np.int64), (0, 0), (1, 1), 1, 1, 1)
+    assert not worth_scattering(tiny, 1)
+    assert ConvScatter((32, 8, 8), w, (1, 1), (1, 1), (1, 1), 1, 1).prefer(0, 1) is False
 
 
 def _same_size_conv_net(rng, profile="loihi2", graded_bits=0, h=8, w=8, c_mid=4):
@@ -355,3 +479,86 @@ def test_same_size_conv_net_bit_exact_vs_lava(seed):
     x = rng.integers(0, 2 if seed == 0 else 8, size=(20, 128)) * (rng.random((20, 128)) < 0.5)
     emu = _compare_with_lava(net, x)
     assert emu.spikes["l2"].any()
+
+
+# --- whole networks: strided convs, SumPool2d and the scatter inside run() ------------------
+
+
+def _force_scatter(monkeypatch, every=1):
+    """Make run()'s conv projections scatter on every ``every``-th call (dense otherwise),
+    whatever their size; returns the list the scattering calls are counted in."""
+    from neurohw.emulate import conv
+
+    monkeypatch.setattr(conv, "_MIN_DENSE_NS", 0.0)
+    calls = []
+
+    def prefer(self, nnz, batch):
+        calls.append(nnz)
+        return len(calls) % every == 0
+
+    monkeypatch.setattr(conv.ConvScatter, "prefer", prefer)
+    return calls
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_strided_conv_and_pool_engines_equal_the_gather_path(seed, monkeypatch):
+    """numpy engine (phase products) == numba engine with the scatter on every other step ==
+    the im2col path, on conv (stride 2 or 3) -> pool -> dense nets, batched, graded or not."""
+    from neurohw.emulate import engine as eng
+
+    _needs_numba()
+    rng = np.random.default_rng(300 + seed)
+    bits = [0, 0, 4][seed % 3]
+    net = _lively_conv_net(rng, "loihi2" if bits else [LOIHI1_LAVA, "loihi2"][seed % 2],
+                           graded_bits=bits, stride=2 + seed % 2)
+    n_in = int(np.prod(net.nodes["input"].shape))
+    hi = 2 if bits == 0 else 2 ** bits
+    x = rng.integers(0, hi, size=(3, 20, n_in)) * (rng.random((3, 20, n_in)) < 0.5)
+    rec = ("spikes", "u", "v")
+    runs = [run(net, x, record=rec, engine="numpy")]
+    calls = _force_scatter(monkeypatch, every=2)
+    runs.append(run(net, x, record=rec, engine="numba"))
+    assert len(calls) == 2 * 20  # conv and pool, every step
+    monkeypatch.setattr(eng, "ShiftedConv", lambda *a, **k: None)  # force the old path
+    runs.append(run(net, x, record=rec, engine="numpy"))
+    assert runs[0].spikes["conv_lif"].any()  # so the pool sums spikes too
+    for r in runs[1:]:
+        for var in rec:
+            for k in net.populations:
+                np.testing.assert_array_equal(getattr(r, var)[k], getattr(runs[0], var)[k],
+                                              err_msg=f"{k}.{var}")
+
+
+def _check_scatter_vs_lava(seed, steps, monkeypatch):
+    _needs_numba()
+    rng = np.random.default_rng(seed)
+    bits = 5 if seed % 3 == 2 else 0
+    net = _lively_conv_net(rng, "loihi2" if bits else [LOIHI1_LAVA, "loihi2"][seed % 2],
+                           graded_bits=bits, stride=1 + seed % 3)
+    n_in = int(np.prod(net.nodes["input"].shape))
+    x = rng.integers(1, 2 ** max(bits, 1), size=(steps, n_in)) * (rng.random((steps, n_in)) < 0.3)
+    calls = _force_scatter(monkeypatch, every=1 + seed % 2)
+    from neurohw.backends.lava import run_lava
+
+    rec = ("spikes", "v", "u")
+    emu = run(net, x, record=rec, engine="numba")
+    assert calls
+    lava = run_lava(net, x, record=rec)
+    for var in rec:
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(emu, var)[p][0], getattr(lava, var)[p],
+                                          err_msg=f"{p}.{var}")
+    return emu
+
+
+@pytest.mark.lava
+def test_strided_conv_pool_scatter_bit_exact_vs_lava(monkeypatch):
+    emu = _check_scatter_vs_lava(1, 25, monkeypatch)  # stride 2, scatter every other step
+    assert emu.spikes["conv_lif"].any() and emu.spikes["pool_lif"].any()
+
+
+@pytest.mark.lava
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(2, 30))
+def test_strided_conv_pool_scatter_bit_exact_vs_lava_slow(seed, monkeypatch):
+    _check_scatter_vs_lava(seed, 30, monkeypatch)

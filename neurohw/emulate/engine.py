@@ -159,9 +159,13 @@ def _payload_max(node) -> int:
 
 
 class _ConvProj:
-    """Precomputed data of one Conv2d or SumPool2d (Lava: ``Conv``), one step of latency."""
+    """Precomputed data of one Conv2d or SumPool2d (Lava: ``Conv``), one step of latency.
 
-    def __init__(self, node, profile, batch: int):
+    With ``use_numba`` a step whose spikes are few enough (cost model
+    :meth:`.conv.ConvScatter.prefer`) scatters them instead of the dense products.
+    """
+
+    def __init__(self, node, profile, batch: int, use_numba: bool = False):
         if isinstance(node, ir.SumPool2d):
             c = node.input_shape[0]
             w = np.ones((c, 1) + tuple(node.kernel_size), np.int64)
@@ -178,9 +182,16 @@ class _ConvProj:
         # docs/performance.md); the gather path below stays as the reference
         self.shifted = ShiftedConv(node.input_shape, w, padding, dilation, groups, batch,
                                    _payload_max(node), stride=stride)
+        self.scatter = None
         if self.shifted is not None:
             # |a << exp| < 2**23: the shift is exact and the 24-bit wrap a no-op
             self.plain = exp == 0 and self.shifted.bound < (1 << 23)
+            if use_numba:
+                from .conv import ConvScatter, worth_scattering
+
+                if worth_scattering(self.shifted, batch):
+                    self.scatter = ConvScatter(node.input_shape, w, stride, padding, dilation,
+                                               groups, batch, dense=self.shifted)
             return
         self.idx = conv_gather_index(node.input_shape, (kh, kw), stride, padding, dilation, groups)
         # (groups, K, C_out/groups) with K in (c, i, j) order, as the gather index
@@ -196,7 +207,11 @@ class _ConvProj:
 
     def accumulate(self, s_in: np.ndarray) -> None:
         if self.shifted is not None:
-            a = self.shifted(s_in)
+            sc = self.scatter
+            if sc is not None and sc.prefer(int(np.count_nonzero(s_in)), s_in.shape[0]):
+                a = sc(s_in)
+            else:
+                a = self.shifted(s_in)
             if self.plain:
                 self.buf = a
                 return
@@ -459,7 +474,7 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
     profile = net.profile
     projs = {k: (_Proj(n, profile, B) if isinstance(n, ir.Dense) else
                  _sparse_proj(n, profile, B, use_fast) if isinstance(n, ir.Sparse) else
-                 _ConvProj(n, profile, B))
+                 _ConvProj(n, profile, B, use_fast))
              for k, n in net.of_type((ir.Dense, ir.Sparse, ir.Conv2d, ir.SumPool2d)).items()}
     proj_src = {k: net.spike_source(k) for k in projs}
     # a binary projection (num_message_bits = 0) sees any non-zero payload as a spike, as

@@ -328,56 +328,97 @@ def conv_accumulate(s_in, idx, w_g, w_g_float=None, xp=np):
 
 
 class ShiftedConv:
-    """Exact stride-1 grouped convolution as one GEMM per kernel tap (no im2col).
+    """Exact grouped convolution as one product per kernel tap over contiguous slices (no im2col).
 
-    For stride 1 the input, zero-padded to ``(C, H + 2*ph, W + 2*pw)`` and
-    flattened per channel, holds the window of every kernel tap ``(i, j)`` as
-    one contiguous slice starting at ``i*dh*Wp + j*dw`` (``Wp = W + 2*pw``):
-    output position ``(y, x)`` sits at ``y*Wp + x`` of a grid ``Wp`` wide whose
-    last ``Wp - OW`` columns are discarded.  The samples of a batch lie one
-    after another in each channel's row (``Hp*Wp`` apart), so each tap is one
-    GEMM ``W_tap (C_out/g x C/g) @ slice`` over batch x positions (the columns
-    between samples are discarded too); ``kh*kw`` BLAS products in all, memory
-    ``O(B*C*H*W)``.
+    The input is zero-padded to ``(C, Hp, Wp) = (C, H + 2*ph, W + 2*pw)`` and
+    split into its ``sh x sw`` stride phases: phase ``(a, b)`` holds the padded
+    pixels ``(yq*sh + a, xq*sw + b)`` on a grid ``Wq`` wide.  Kernel tap
+    ``(i, j)`` reads, for output ``(y, x)``, the padded pixel
+    ``(y*sh + i*dh, x*sw + j*dw)``, which is pixel ``(y + i*dh//sh, x + j*dw//sw)``
+    of phase ``(i*dh % sh, j*dw % sw)``: for all outputs at once that is one
+    contiguous slice of that phase's flattened rows, starting at
+    ``(i*dh//sh)*Wq + j*dw//sw``, with output ``(y, x)`` at ``y*Wq + x`` (the last
+    ``Wq - OW`` columns of the grid are computed and dropped).  For stride 1
+    there is one phase, the padded input itself.  The samples of a batch lie one
+    after another in each channel's row (``Hq*Wq`` apart), so each tap is one
+    product ``W_tap (C_out/g x C/g) @ slice`` over batch x positions; ``kh*kw``
+    products in all, memory ``O(B*C*H*W)``.  Only the phases some tap reads are
+    filled.
 
     ``w`` is the integer weight ``(C_out, C/groups, kh, kw)``; ``payload_max``
-    the largest input value (1 for binary spikes).  The products run in
-    float32 when ``payload_max * max_o sum |w[o]| < 2**24`` and in float64
-    below ``2**53``: every partial sum (whatever order BLAS adds in) is then
-    an integer the format holds exactly, so the int64 result equals the
-    integer sum; above both bounds they run in int64 (numpy, exact, slow).
-    :meth:`__call__` takes ``(B, C*H*W)`` with ``B <= batch`` and returns int64
-    ``(B, C_out*OH*OW)`` in ``C, H, W`` order, the same integers as
+    the largest input value (1 for binary spikes); ``stride``, ``padding``,
+    ``dilation`` are ``(h, w)`` pairs (pixels).  With ``C/groups > 1`` the
+    products are BLAS GEMMs in float32 when
+    ``payload_max * max_o sum |w[o]| < 2**24`` and in float64 below ``2**53``:
+    every partial sum (whatever order BLAS adds in) is then an integer the format
+    holds exactly, so the int64 result equals the integer sum; above both bounds
+    they run in int64 (numpy, exact, slow).  With ``C/groups == 1`` (depthwise
+    convolutions, ``SumPool2d``) each tap is an elementwise multiply-add (an add
+    when every weight is 1) in the narrowest of int16/int32/int64 that holds the
+    bound.  :meth:`__call__` takes ``(B, C*H*W)`` with ``B <= batch`` and returns
+    int64 ``(B, C_out*OH*OW)`` in ``C, H, W`` order, the same integers as
     :func:`conv_accumulate`.
     """
 
     def __init__(self, in_shape, w, padding, dilation, groups: int, batch: int,
-                 payload_max: int = 1):
+                 payload_max: int = 1, stride=(1, 1)):
         c, h, wd = (int(v) for v in in_shape)
         w = np.asarray(w, dtype=np.int64)
         c_out, cg, kh, kw = w.shape
-        (ph, pw), (dh, dw) = padding, dilation
+        (sh, sw), (ph, pw), (dh, dw) = ((int(a), int(b)) for a, b in (stride, padding, dilation))
         self.c, self.h, self.w_in, self.groups, self.cg = c, h, wd, int(groups), cg
-        self.ph, self.pw = int(ph), int(pw)
-        self.hp, self.wp = h + 2 * self.ph, wd + 2 * self.pw
-        self.seg = self.hp * self.wp  # one sample's padded input per channel
-        self.oh, self.ow = conv_output_hw((h, wd), (kh, kw), (1, 1), padding, dilation)
-        bound = int(np.abs(w).reshape(c_out, -1).sum(axis=1).max(initial=0)) * int(payload_max)
-        self.dtype = (np.float32 if bound < 2**24 else np.float64 if bound < 2**53 else np.int64)
+        self.sh, self.sw, self.ph, self.pw = sh, sw, ph, pw
+        self.oh, self.ow = conv_output_hw((h, wd), (kh, kw), (sh, sw), (ph, pw), (dh, dw))
+        self.bound = int(np.abs(w).reshape(c_out, -1).sum(axis=1).max(initial=0)) * int(payload_max)
+        self.elementwise = cg == 1
+        if self.elementwise:
+            self.dtype = (np.int16 if self.bound < 2**15 else np.int32 if self.bound < 2**31
+                          else np.int64)
+        else:
+            self.dtype = (np.float32 if self.bound < 2**24 else np.float64 if self.bound < 2**53
+                          else np.int64)
         self.og = c_out // self.groups
+        self.c_out = c_out
+        # tap (i, j) -> (phase, offset) on the phase grid (hq x wq per sample)
+        rows = [(i * dh % sh, i * dh // sh) for i in range(kh)]
+        cols = [(j * dw % sw, j * dw // sw) for j in range(kw)]
+        self.hq = self.oh + max(r for _, r in rows)
+        self.wq = self.ow + max(q for _, q in cols)
+        self.seg = self.hq * self.wq  # one sample's phase grid per channel
+        phases = sorted({(a, b) for a, _ in rows for b, _ in cols})
+        self.phases = phases
+        where = {p: n for n, p in enumerate(phases)}
+        self.tap_src = [(where[(a, b)], r * self.wq + q) for a, r in rows for b, q in cols]
+        self.offsets = [off for _, off in self.tap_src]
+        self.length = self.oh * self.wq  # grid positions computed per tap and sample
+        # the zero tail lets the last tap's slice run the last sample's full grid
+        self.tail = max(0, max(self.offsets, default=0) + self.length - self.seg)
         # (taps, groups, C_out/g, C/g)
         self.taps = np.ascontiguousarray(
             w.reshape(self.groups, self.og, cg, kh * kw).transpose(3, 0, 1, 2)).astype(self.dtype)
-        self.offsets = [i * dh * self.wp + j * dw for i in range(kh) for j in range(kw)]
-        self.length = self.oh * self.wp  # grid positions computed per tap and sample
-        # the zero tail lets the last tap's slice run the last sample's full grid
-        self.tail = max(0, max(self.offsets, default=0) + self.length - self.seg)
+        self.ones = self.elementwise and self.og == 1 and bool((w == 1).all())
         self.batch = int(batch)
-        self.pad = np.zeros((self.groups, cg, self.batch * self.seg + self.tail), self.dtype)
+        self.pad = np.zeros((len(phases), c, self.batch * self.seg + self.tail), self.dtype)
+        # per phase: (first phase row, first input row, rows, same for columns)
+        self.fill = []
+        for a, b in phases:
+            ry0, y0, ny = self._span(a, sh, ph, h, self.hq)
+            rx0, x0, nx = self._span(b, sw, pw, wd, self.wq)
+            if ny and nx:  # else the phase holds padding only and stays zero
+                self.fill.append((where[(a, b)], ry0, y0, ny, rx0, x0, nx))
         self._out = {}  # batch size -> (acc, tmp)
-        self.c_out = c_out
-        #: multiply-adds per sample and step (BLAS work)
-        self.macs = len(self.offsets) * c_out * cg * self.length
+        #: multiply-adds per sample and step of the tap products (grid columns included)
+        self.work = len(self.offsets) * c_out * cg * self.length
+        #: the part of :attr:`work` BLAS does (0 for the elementwise taps)
+        self.macs = 0 if self.elementwise else self.work
+
+    @staticmethod
+    def _span(a, s, p, n, nq):
+        """Phase ``a`` of stride ``s``, padding ``p`` over ``n`` input pixels on a grid of
+        ``nq``: ``(first grid index, first input index, count)`` of the input it holds."""
+        q0 = max(0, -(-(p - a) // s))  # first q with q*s + a - p >= 0
+        q1 = min(nq, -(-(n + p - a) // s))  # past the last q with q*s + a - p < n
+        return q0, q0 * s + a - p, max(0, q1 - q0)
 
     def __call__(self, s_in) -> np.ndarray:
         B = s_in.shape[0]
@@ -386,19 +427,33 @@ class ShiftedConv:
             self._out[B] = (np.empty((self.groups, self.og, n), self.dtype),
                             np.empty((self.groups, self.og, n), self.dtype))
         acc, tmp = self._out[B]
-        inner = self.pad[..., :B * self.seg].reshape(self.c, B, self.hp, self.wp)
-        inner[:, :, self.ph:self.ph + self.h, self.pw:self.pw + self.w_in] = \
-            s_in.reshape(B, self.c, self.h, self.w_in).transpose(1, 0, 2, 3)
-        for k, off in enumerate(self.offsets):
-            x = self.pad[..., off:off + n]
-            if k == 0:
+        if s_in.dtype == np.bool_:  # numpy's bool -> float cast branches per element
+            s_in = s_in.view(np.uint8)
+        src = s_in.reshape(B, self.c, self.h, self.w_in).transpose(1, 0, 2, 3)
+        for k, ry0, y0, ny, rx0, x0, nx in self.fill:
+            inner = self.pad[k, :, :B * self.seg].reshape(self.c, B, self.hq, self.wq)
+            inner[:, :, ry0:ry0 + ny, rx0:rx0 + nx] = \
+                src[:, :, y0:y0 + (ny - 1) * self.sh + 1:self.sh,
+                    x0:x0 + (nx - 1) * self.sw + 1:self.sw]
+        for k, (ph_k, off) in enumerate(self.tap_src):
+            x = self.pad[ph_k].reshape(self.groups, self.cg, -1)[..., off:off + n]
+            if self.ones:
+                if k == 0:
+                    acc[...] = x
+                else:
+                    acc += x
+            elif self.elementwise:
+                np.multiply(self.taps[k], x, out=acc if k == 0 else tmp)
+                if k:
+                    acc += tmp
+            elif k == 0:
                 np.matmul(self.taps[k], x, out=acc)
             else:
                 np.matmul(self.taps[k], x, out=tmp)
                 acc += tmp
-        # (o, b, y, x) sits at o*n + b*seg + y*Wp + x of the contiguous products
+        # (o, b, y, x) sits at o*n + b*seg + y*Wq + x of the contiguous products
         it = acc.itemsize
         grid = np.lib.stride_tricks.as_strided(
             acc, shape=(self.c_out, B, self.oh, self.ow),
-            strides=(n * it, self.seg * it, self.wp * it, it), writeable=False)
+            strides=(n * it, self.seg * it, self.wq * it, it), writeable=False)
         return grid.transpose(1, 0, 2, 3).astype(np.int64).reshape(B, -1)
