@@ -145,6 +145,8 @@ def test_unloadable_graphs_are_refused_naming_node_and_remedy(tmp_path, capsys):
         assert main(["export", str(q2), "--to", "nir", "--flavor", flavor, "-o", str(tmp_path / "l.nir")]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and f"'{last}'" in err and "--to lava" in err, err
+        assert f"{flavor}" in err and "no LI/CubaLI module" in err, err
+        assert not (tmp_path / "l.nir").exists()
     # netx: a conv network is refused up front by quantize --target netx, and export advises --to lava
     conv = nh.write_network(conv_net(), tmp_path / "conv.q.nir")
     assert main(["export", str(conv), "--to", "netx", "-o", str(tmp_path / "c.net")]) == 2
@@ -160,6 +162,43 @@ def test_unloadable_graphs_are_refused_naming_node_and_remedy(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "node 'conv' (Conv2d)" in err and "--to lava" in err, err
     assert not (tmp_path / "cq.nir").exists()
+
+
+@pytest.mark.parametrize("kind", ["LI", "CubaLI"])
+def test_neither_importer_loads_a_non_spiking_readout(kind):
+    """Why the LI refusal stands: pinned against the installed importers, so that a release
+    that does load nir.LI/CubaLI fails here (then export the readout as that node instead).
+    snnTorch 1.0.0 raises on the node; Norse 1.1.0 maps it to no module and nirtorch drops
+    it, so the graph runs but outputs the readout's input current, not a leaky trace."""
+    import nir
+
+    n = 3
+    tau = np.full(n, 1e-2)
+    li = (nir.LI(tau=tau, r=np.ones(n), v_leak=np.zeros(n)) if kind == "LI" else
+          nir.CubaLI(tau_syn=tau, tau_mem=tau, r=np.ones(n), v_leak=np.zeros(n), w_in=np.ones(n)))
+    graph = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([n])}),
+               "fc": nir.Affine(weight=np.eye(n), bias=np.zeros(n)), "readout": li,
+               "output": nir.Output(output_type={"output": np.array([n])})},
+        edges=[("input", "fc"), ("fc", "readout"), ("readout", "output")], type_check=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger().setLevel(logging.ERROR)
+        from snntorch.import_nir import import_from_nir
+
+        with pytest.raises(ValueError, match="Unknown node type"):
+            import_from_nir(graph)
+        import norse.torch
+
+        module = norse.torch.from_nir(graph, dt=1e-3)
+    assert "readout" not in dict(module.named_modules())
+    x = torch.ones(1, n)
+    with torch.no_grad():
+        out, state = module(x)
+        out, _ = module(x, state)
+    # a leaky integrator driven by 1 from rest is below 1 on its second step (dt/tau = 0.1);
+    # what comes out is the unit input itself
+    assert torch.equal(out, x), out
 
 
 # ---------------------------------------------------------------------------

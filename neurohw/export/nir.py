@@ -29,8 +29,15 @@ Norse 1.1.0 ``norse.torch.from_nir``, both through nirtorch 2.6):
 
 Not fixed here (documented in docs/export-lava.md): both importers run a
 feed-forward chain within one step, where every Lava ``Dense`` adds one step
-of latency; neither has a module for a non-spiking (LI) readout, which is
-refused.
+of latency.  A non-spiking (LI) readout is refused for both flavors because
+neither importer loads ``nir.LI`` or ``nir.CubaLI`` (checked against the
+installed code, and pinned by ``tests/test_flavor_exports.py``): snnTorch's
+``import_from_nir`` has no entry for them in its node map and raises
+``ValueError: Unknown node type``; Norse's ``_import_norse_module`` returns
+``None`` for them and nirtorch's ``load`` then drops the node, so the graph
+loads and runs without error but outputs the readout's *input current*.
+Written as a ``CubaLIF`` instead, it would be a spiking neuron that never
+fires, its membrane hidden in the importer's state.
 """
 
 from __future__ import annotations
@@ -57,6 +64,14 @@ FLAVORS = ("neurohw",) + tuple(SIM_DT_S)
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+_NO_LI = {
+    "snntorch": "snntorch.import_from_nir has no LI/CubaLI module (it raises 'Unknown node type')",
+    "norse": "norse.torch.from_nir has no LI/CubaLI module (it drops the node and outputs "
+             "the readout's input current)",
+}
+"""Why each flavor's importer cannot load a non-spiking readout (snnTorch 1.0.0, Norse 1.1.0)."""
+
+
 def _refuse_unloadable(net: ir.Network, flavor: str) -> None:
     """One-line refusals, naming node and remedy, for what the importer cannot load right."""
     alt = "'--to lava' (bit-exact) or '--flavor neurohw' (the quantized NIR, read with neurohw)"
@@ -64,8 +79,7 @@ def _refuse_unloadable(net: ir.Network, flavor: str) -> None:
         if np.all(np.asarray(pop.vth) >= 2**net.profile.vth_bits - 1):
             # a non-spiking readout (LI/CubaLI quantized with the largest threshold)
             raise ValidationError(
-                f"node '{name}': a non-spiking readout (LI); {flavor}'s NIR importer has no "
-                f"LI/CubaLI module, so it would become a spiking neuron that never fires; "
+                f"node '{name}': a non-spiking readout (LI); {_NO_LI[flavor]}; "
                 f"export with {alt}")
 
 
@@ -73,8 +87,8 @@ def _refuse_unloadable(net: ir.Network, flavor: str) -> None:
 def float_nir_graph(net: ir.Network, flavor: str):
     """The float NIR graph of ``net`` for ``flavor`` ``"snntorch"`` or ``"norse"``.
 
-    Refuses (one line naming the node and the remedy) a non-spiking readout,
-    which neither importer has a module for.  Conv projections carry a
+    Refuses (one line naming the node, the importer's failure and the remedy)
+    a non-spiking readout, which neither importer loads.  Conv projections carry a
     per-channel bias in the ``Conv2d`` bias; a Flatten's dimensions are
     shifted by one for the batch axis both importers pass through
     ``torch.nn.Flatten``.  For snnTorch, a projection from a population back
