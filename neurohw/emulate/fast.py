@@ -274,6 +274,29 @@ if _nb is not None:
             s[i] = sp
         return cw, cc
 
+    @_jit(inline="always")
+    def _send(a, e):
+        # what a Dense sends for the sum a: << e or floor >> -e, then Lava's int32 wrap
+        # (a no-op where the bound keeps it inside int32)
+        a = (a << e) if e >= 0 else (a >> (-e))
+        return ((a + 2147483648) & 4294967295) - 2147483648
+
+    @_jit(inline="always")
+    def _row_sums(src, nin, acc, ao, wflat, w0, n, idx):
+        # acc[ao:ao+n] = the sum of the weight rows wflat[w0 + j*n:][:n] of the inputs j
+        # with src[j] != 0 (unsigned indices): the spiking inputs are listed without
+        # branches first, then their rows added (vectorised over the n outputs)
+        for i in range(n):
+            acc[ao + i] = 0
+        k = 0
+        for j in range(nin):
+            idx[k] = j
+            k += src[j] != 0
+        for m in range(k):
+            r = w0 + idx[m] * n
+            for i in range(n):
+                acc[ao + i] += wflat[r + i]
+
     def _chain_body(x, t0, t1, wflat, woff, nin, nout, noff, exps, wraps, per, prm,
                     u, v, buf, rec_s, rec_v, rec_u, flags, counts, scratch):
         # steps t0..t1-1 of a chain Input -> (Dense -> LIF) x L, per sample:
@@ -310,42 +333,13 @@ if _nb is not None:
                 for l in range(L):
                     o = np.uint64(noff[l])
                     n = np.uint64(nout[l])
-                    for i in range(n):
-                        acc[o + i] = 0
-                    # the inputs that spiked, listed without branches, then their rows
                     src = x[b, t] if l == 0 else s[noff[l - 1]:noff[l - 1] + nin[l]]
-                    k = 0
-                    for j in range(np.uint64(nin[l])):
-                        idx[k] = j
-                        k += src[j] != 0
-                    w0 = np.uint64(woff[l])
-                    for m in range(k):
-                        r = w0 + idx[m] * n
-                        for i in range(n):
-                            acc[o + i] += wflat[r + i]
+                    _row_sums(src, np.uint64(nin[l]), acc, o, wflat, np.uint64(woff[l]), n, idx)
                     e = exps[l]
-                    if e >= 0:
-                        if wraps[l]:
-                            for i in range(n):
-                                a = np.int64(acc[o + i]) << e
-                                buf[b, o + i] = ((a + 2147483648) & 4294967295) - 2147483648
-                        else:
-                            for i in range(n):
-                                buf[b, o + i] = np.int64(acc[o + i]) << e
-                    else:
-                        # floor shift; wrapping a value below 2**31 in size is a no-op
-                        for i in range(n):
-                            a = np.int64(acc[o + i]) >> (-e)
-                            buf[b, o + i] = ((a + 2147483648) & 4294967295) - 2147483648
+                    for i in range(n):
+                        buf[b, o + i] = _send(np.int64(acc[o + i]), e)
 
     _chains = tuple(_jit(parallel=p)(_variant(_chain_body, p)) for p in (False, True))
-
-    @_jit(inline="always")
-    def _send(a, e):
-        # what a Dense sends for the sum a: << e or floor >> -e, then Lava's int32 wrap
-        # (a no-op where the bound keeps it inside int32)
-        a = (a << e) if e >= 0 else (a >> (-e))
-        return ((a + 2147483648) & 4294967295) - 2147483648
 
     def _chunk_body(x, t0, t1, wflat, wfloat, woff, nin, nout, noff, exps, per, prm, u, v,
                     buf, rec_s, rec_v, rec_u, flags, counts, accs, C, ratio):
@@ -407,7 +401,6 @@ if _nb is not None:
                         nnz += k
                     e = exps[l]
                     if nnz * ((nout[l] + 15) // 16) * ratio < cb * nin[l] * nout[l]:
-                        w0 = np.uint64(woff[l])
                         for r in range(cb):
                             b = b0 + r
                             if l == 0:
@@ -415,16 +408,8 @@ if _nb is not None:
                             else:
                                 s = rec_s[t - rb, b] if f_s else S[r]
                                 src = s[so:so + nin[l]]
-                            for i in range(n):
-                                acc[i] = 0
-                            k = 0
-                            for j in range(ni):
-                                idx[k] = j
-                                k += src[j] != 0
-                            for m in range(k):
-                                row = w0 + idx[m] * n
-                                for i in range(n):
-                                    acc[i] += wflat[row + i]
+                            _row_sums(src, ni, acc, np.uint64(0), wflat, np.uint64(woff[l]), n,
+                                      idx)
                             for i in range(n):
                                 buf[b, o + i] = _send(np.int64(acc[i]), e)
                     else:
