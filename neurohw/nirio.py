@@ -41,6 +41,7 @@ from .fileio import atomic_write
 from .floatview import float_view_lif, float_view_weight
 from .nirgraph import NEURON_TYPES, as_str, flatten_graph, flow_order, load_nir, meta_of, shape_of
 from .profiles import PROFILES, HardwareProfile, get_profile
+from .signmode import LAVA_SIGN_MODE_NAME
 
 __all__ = [
     "FORMAT",
@@ -232,7 +233,6 @@ def write_network(net: ir.Network, path: PathLike) -> Path:
 # What a reader accepts is stated in docs/file-formats.md ("What a reader
 # accepts"); the rules below implement it one for one.
 
-_SIGN_MODE_CODES = {1: "mixed", 2: "excitatory", 3: "inhibitory"}  # Lava's SignMode values
 _NEURON_FLOAT_FIELDS = ("tau_syn", "tau_mem", "tau", "r", "w_in", "v_leak", "v_threshold",
                         "v_reset")
 _UNSUPPORTED_NEURON_KEYS = ("refractory_period", "refractory_steps", "reset_mode")
@@ -581,10 +581,10 @@ def _sign_mode(meta, weight: np.ndarray, where: str) -> Tuple[str, bool]:
                    f"(or Lava's SignMode values 1, 2, 3; omit it to derive it from the "
                    f"weights as Lava does)")
     code = _scalar(raw, where, "sign_mode")
-    if code not in _SIGN_MODE_CODES:
-        raise _Bad(f"{where}: sign_mode={code} is not a Lava SignMode value "
-                   f"(1 mixed, 2 excitatory, 3 inhibitory)")
-    return _SIGN_MODE_CODES[code], False
+    if code not in LAVA_SIGN_MODE_NAME:
+        codes = ", ".join(f"{c} {n}" for c, n in sorted(LAVA_SIGN_MODE_NAME.items()))
+        raise _Bad(f"{where}: sign_mode={code} is not a Lava SignMode value ({codes})")
+    return LAVA_SIGN_MODE_NAME[code], False
 
 
 def _zero_bias(node, where: str, tname: str) -> None:

@@ -191,9 +191,15 @@ def test_sign_mode_table_is_lavas_and_unique():
     for name, value in _builder.LAVA_SIGN_MODE.items():
         assert SignMode(value).name.lower() == name
     assert set(_builder.LAVA_SIGN_MODE) == set(ir.SIGN_MODES)
+    # one home (neurohw/signmode.py, no Lava import), which the builder and nirio import
+    from neurohw import nirio, signmode
+
+    assert _builder.LAVA_SIGN_MODE is signmode.LAVA_SIGN_MODE
+    assert nirio.LAVA_SIGN_MODE_NAME is signmode.LAVA_SIGN_MODE_NAME
+    assert {c: n for n, c in signmode.LAVA_SIGN_MODE.items()} == signmode.LAVA_SIGN_MODE_NAME
     holders = [p for p in (REPO / "neurohw").rglob("*.py")
-               if '"excitatory": 2' in p.read_text(encoding="utf-8")]
-    assert holders == [REPO / "neurohw/backends/lava/_builder.py"]
+               if any(t in p.read_text(encoding="utf-8") for t in ('"excitatory": 2', '2: "excitatory"'))]
+    assert holders == [REPO / "neurohw/signmode.py"]
 
 
 def test_datapath_table_matches_lava_models():

@@ -30,10 +30,9 @@ plain JSON-able data plus integer arrays:
 
 import numpy as np
 
-# ---- standalone: begin (copied verbatim into exported run_lava.py; numpy + lava only) ----
-#: Lava's ``lava.utils.weightutils.SignMode`` values, by neurohw sign-mode name
-LAVA_SIGN_MODE = {"mixed": 1, "excitatory": 2, "inhibitory": 3}
+from ...signmode import LAVA_SIGN_MODE  # in run_lava.py: signmode.py's standalone region
 
+# ---- standalone: begin (copied verbatim into exported run_lava.py; numpy + lava only) ----
 
 def _node_params(params, index):
     """``{param: array}`` of node ``index`` from the flat ``"n<i>.<param>"`` mapping."""

@@ -267,10 +267,13 @@ _REGION = re.compile(r"^# ---- standalone: begin.*?$\n(.*?)^# ---- standalone: e
 
 def standalone_source() -> str:
     """The numpy/lava-only code shared with exported scripts: the Python 3.11 import fix
-    of :mod:`._compat` and the builder of :mod:`._builder`, as source text."""
+    of :mod:`._compat`, the sign-mode table of :mod:`neurohw.signmode` and the builder
+    of :mod:`._builder`, as source text."""
     parts = []
-    for module in ("_compat.py", "_builder.py"):
-        text = Path(__file__).with_name(module).read_text(encoding="utf-8")
+    here = Path(__file__).parent
+    for path in (here / "_compat.py", here.parents[1] / "signmode.py", here / "_builder.py"):
+        module = path.name
+        text = path.read_text(encoding="utf-8")
         found = _REGION.findall(text)
         if len(found) != 1:  # pragma: no cover - source integrity
             raise RuntimeError(f"{module}: expected one standalone region, found {len(found)}")
