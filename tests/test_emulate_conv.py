@@ -327,6 +327,11 @@ def test_shifted_conv_matches_gather_path_and_direct_loops(seed):
     np.testing.assert_array_equal(sc(x[:1].reshape(1, -1)), got[:1])
     if pmax == 1:
         np.testing.assert_array_equal(sc(x.reshape(3, -1) != 0), got)
+    if w.shape[1] > 1:  # the other of per-tap products and one product of stacked taps
+        other = ShiftedConv((c, h, wd), w, padding, dilation, groups, 3, pmax, stride=stride,
+                            stack=not sc.stacked)
+        assert other.stacked != sc.stacked
+        np.testing.assert_array_equal(other(x.reshape(3, -1)), got)
 
 
 @pytest.mark.parametrize("elementwise", [False, True])
@@ -345,10 +350,12 @@ def test_shifted_conv_at_the_exactness_bounds(elementwise):
             else:  # two input channels, 1x1, stride 2
                 w = np.array([[[[total // 2]], [[total - total // 2]]]], np.int64)
                 groups, in_shape = 1, (2, 5, 5)
-            sc = ShiftedConv(in_shape, w, (0, 0), (1, 1), groups, 1, 1, stride=(2, 2))
-            assert sc.dtype == _expected_dtype(total, elementwise), (edge, total)
-            got = sc(np.ones((1, int(np.prod(in_shape))), np.int8))
-            assert got.reshape(w.shape[0], -1)[0].tolist() == [total] * sc.oh * sc.ow
+            for stack in (False, True):
+                sc = ShiftedConv(in_shape, w, (0, 0), (1, 1), groups, 1, 1, stride=(2, 2),
+                                 stack=stack)
+                assert sc.dtype == _expected_dtype(total, elementwise), (edge, total)
+                got = sc(np.ones((1, int(np.prod(in_shape))), np.int8))
+                assert got.reshape(w.shape[0], -1)[0].tolist() == [total] * sc.oh * sc.ow
 
 
 def test_shifted_conv_sumpool_and_phases():

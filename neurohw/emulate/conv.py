@@ -18,25 +18,29 @@ import numpy as np
 
 __all__ = ["ConvScatter", "scatter_available", "dense_cost_ns", "worth_scattering"]
 
-# Cost model in ns per unit, fitted on the 2-core x86 development VM (single
-# samples of 8 convolutions, docs/performance.md "Convolutions at scale").  Dense
-# (ShiftedConv): _NS_MAC per float32 BLAS multiply-add (float64 and int64 cost
-# _F64_FACTOR / _I64_FACTOR times that), _NS_TAP per output-grid element per tap
-# (writing and adding each tap's product; all of an elementwise tap's work),
-# _NS_FILL per phase-grid element filled and _NS_OUT per output element
-# converted to int64.  Scatter: _NS_NZ per input element (finding the spikes),
-# _NS_SPIKE per spike, _NS_ADD per weight added and, per output element,
-# _NS_ZERO (zeroing) or _NS_ZERO_CL (zeroing and transposing channel-last).
-_NS_MAC = 0.02
+# Cost model in ns per unit, a least-squares fit (relative error) on the 2-core
+# x86 development VM over 11 convolutions x batch 1 and 4 (docs/performance.md,
+# "Convolutions at scale"; within 0.3-1.3x of the measured times for the dense
+# path, 0.7-1.3x for the scatter).  Dense (ShiftedConv): _NS_MAC per float32
+# BLAS multiply-add (float64 and int64 cost _F64_FACTOR / _I64_FACTOR times
+# that), _NS_TAP per output-grid element per tap (writing and adding each
+# tap's product; all of an elementwise tap's work), _NS_STACK per stacked
+# element, _NS_FILL per phase-grid element filled and _NS_OUT per output
+# element converted to int64.  Scatter: _NS_NZ per input element (finding the
+# spikes), _NS_SPIKE per spike, _NS_ADD per weight added and, per output
+# element, _NS_ZERO (zeroing) or _NS_ZERO_CL (zeroing and transposing
+# channel-last).
+_NS_MAC = 0.015
 _F64_FACTOR, _I64_FACTOR = 2.0, 30.0
-_NS_TAP = 0.15
-_NS_FILL = 0.2
-_NS_OUT = 0.5
-_NS_NZ = 0.1
-_NS_SPIKE = 20.0
-_NS_ADD = 0.6
-_NS_ZERO = 0.1
-_NS_ZERO_CL = 0.8
+_NS_TAP = 0.12
+_NS_STACK = 0.3
+_NS_FILL = 0.25
+_NS_OUT = 0.13
+_NS_NZ = 0.09
+_NS_SPIKE = 24.0
+_NS_ADD = 0.5
+_NS_ZERO = 0.17
+_NS_ZERO_CL = 0.93
 _MIN_DENSE_NS = 50_000.0  # dense steps cheaper than this never scatter
 _CHANNEL_LAST_MIN = 4  # output channels per group from which channel_last runs
 
@@ -116,8 +120,10 @@ def dense_cost_ns(d) -> float:
     """Modelled time of one sample through :class:`.steps.ShiftedConv` ``d``, in ns."""
     f = (1.0 if d.dtype == np.float32 else _F64_FACTOR if d.dtype == np.float64
          else _I64_FACTOR)
-    return (d.macs * _NS_MAC * f + len(d.offsets) * d.c_out * d.length * _NS_TAP
-            + _NS_FILL * d.c * d.seg * len(d.fill) + _NS_OUT * d.c_out * d.oh * d.ow)
+    taps = len(d.offsets)
+    per_tap = taps * d.length * (d.c * _NS_STACK if d.stacked else d.c_out * _NS_TAP)
+    return (d.macs * _NS_MAC * f + per_tap + _NS_FILL * d.c * d.seg * len(d.fill)
+            + _NS_OUT * d.c_out * d.oh * d.ow)
 
 
 def worth_scattering(d, batch: int) -> bool:
