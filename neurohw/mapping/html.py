@@ -22,7 +22,9 @@ def _util_svg(blocks: Sequence[dict], max_cores: int = 256) -> str:
     shown = list(blocks[:max_cores])
     bw = 3
     gw = bw * len(RESOURCES) + 2
-    w, h = max(200, 40 + gw * len(shown)), 180
+    # wide enough for the bars and for the legend (110 px per resource), which a narrower
+    # svg clips (seen in Chromium: a 5-core plan showed two of the four legend entries)
+    w, h = max(40 + 110 * len(RESOURCES), 40 + gw * len(shown)), 180
     parts = [f'<svg id="core-utilization" xmlns="http://www.w3.org/2000/svg" width="{w}" '
              f'height="{h}" role="img"><title>Core utilization (% of each per-core limit)</title>',
              f'<line x1="30" y1="150" x2="{w - 5}" y2="150" stroke="#333"/>',
@@ -47,21 +49,35 @@ def _util_svg(blocks: Sequence[dict], max_cores: int = 256) -> str:
 
 
 def _hbar_svg(items: dict, ident: str, unit: str) -> str:
+    """Horizontal bars, one per item, each as a share (%) of the items' total, labelled in ``unit``."""
     total = sum(items.values()) or 1.0
     h = 24 * len(items) + 10
-    parts = [f'<svg id="{ident}" xmlns="http://www.w3.org/2000/svg" width="560" height="{h}" '
+    labels = {k: f"{v:.3g} {unit} ({100 * v / total:.1f}%)" for k, v in items.items()}
+    # room right of the longest bar (300 px) for its label: <= 7 px a character at 11 px
+    # (a fixed 560 px clipped the label of a part near 100 %, seen in Chromium)
+    w = 180 + 300 + 7 * max((len(t) for t in labels.values()), default=0)
+    parts = [f'<svg id="{ident}" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
              f'role="img">']
     for i, (k, v) in enumerate(items.items()):
         wdt = 300 * v / total
         parts.append(f'<text x="0" y="{18 + 24 * i}" font-size="11">{_esc(k)}</text>'
                      f'<rect x="170" y="{6 + 24 * i}" width="{wdt:.1f}" height="16" '
                      f'fill="#4c72b0"/><text x="{175 + wdt:.1f}" y="{18 + 24 * i}" '
-                     f'font-size="11">{v:.3g} {unit} ({100 * v / total:.1f}%)</text>')
+                     f'font-size="11">{_esc(labels[k])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _line_svg(series: dict, ident: str) -> str:
+    """One polyline per series over the steps, each scaled to its own maximum.
+
+    With fewer than two steps there is no curve to draw (a one-point polyline
+    renders as nothing): a paragraph with the same ``id`` says so instead.
+    """
+    if max((len(ys) for ys in series.values()), default=0) < 2:
+        return (f'<p id="{ident}">One step per inference: no per-step curve (an --input '
+                f'with more steps, or --steps N for the worst case, draws one); the totals '
+                f'are in the Events table.</p>')
     w, h = 560, 170
     parts = [f'<svg id="{ident}" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
              f'role="img"><title>Events per step</title>']
