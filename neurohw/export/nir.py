@@ -65,7 +65,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 _NO_LI = {
-    "snntorch": "snntorch.import_nir.import_from_nir has no LI/CubaLI module (it raises 'Unknown node type')",
+    "snntorch": "snntorch.import_nir.import_from_nir has no LI/CubaLI module "
+                "(it raises 'Unknown node type')",
     "norse": "norse.torch.from_nir has no LI/CubaLI module (it drops the node and outputs "
              "the readout's input current)",
 }
