@@ -18,10 +18,11 @@ import numpy as np
 
 __all__ = ["ConvScatter", "scatter_available", "dense_cost_ns", "worth_scattering"]
 
-# Cost model in ns per unit, a least-squares fit (relative error) on the 2-core
-# x86 development VM over 11 convolutions x batch 1 and 4 (docs/performance.md,
-# "Convolutions at scale"; within 0.3-1.3x of the measured times for the dense
-# path, 0.7-1.3x for the scatter).  Dense (ShiftedConv): _NS_MAC per float32
+# Cost model in ns per unit, least-squares fits (relative error) on the 2-core
+# x86 development VM over 11 convolutions x batch 1 and 4, averaged over runs
+# (docs/performance.md, "Convolutions at scale"; most predictions within
+# 0.7-1.3x of the measured time, the worst 0.25x: a batch-4 product slowed by
+# cache misses).  Dense (ShiftedConv): _NS_MAC per float32
 # BLAS multiply-add (float64 and int64 cost _F64_FACTOR / _I64_FACTOR times
 # that), _NS_TAP per output-grid element per tap (writing and adding each
 # tap's product; all of an elementwise tap's work), _NS_STACK per stacked
@@ -30,17 +31,17 @@ __all__ = ["ConvScatter", "scatter_available", "dense_cost_ns", "worth_scatterin
 # spikes), _NS_SPIKE per spike, _NS_ADD per weight added and, per output
 # element, _NS_ZERO (zeroing) or _NS_ZERO_CL (zeroing and transposing
 # channel-last).
-_NS_MAC = 0.015
+_NS_MAC = 0.02
 _F64_FACTOR, _I64_FACTOR = 2.0, 30.0
-_NS_TAP = 0.12
-_NS_STACK = 0.3
-_NS_FILL = 0.25
-_NS_OUT = 0.13
-_NS_NZ = 0.09
-_NS_SPIKE = 24.0
-_NS_ADD = 0.5
-_NS_ZERO = 0.17
-_NS_ZERO_CL = 0.93
+_NS_TAP = 0.11
+_NS_STACK = 0.27
+_NS_FILL = 0.28
+_NS_OUT = 0.16
+_NS_NZ = 0.11
+_NS_SPIKE = 25.0
+_NS_ADD = 0.56
+_NS_ZERO = 0.14
+_NS_ZERO_CL = 0.36
 _MIN_DENSE_NS = 50_000.0  # dense steps cheaper than this never scatter
 _CHANNEL_LAST_MIN = 4  # output channels per group from which channel_last runs
 
@@ -55,8 +56,8 @@ def scatter_available() -> bool:
 
 
 def _compiled():
-    """``(planes, channel_last)``: the numba scatter loops, compiled (or loaded from
-    numba's cache) on first use.
+    """``(planes, channel_last, drain)``: the numba scatter loops, compiled (or loaded
+    from numba's cache) on first use.
 
     Both take ``flat`` (the non-zero inputs' indices into ``(B, C, H, W)``),
     ``vals`` (their int64 payloads), ``rows``/``cols`` (:meth:`ConvScatter._reach`
@@ -65,8 +66,10 @@ def _compiled():
     in one ``(OH, OW)`` plane, which fits in cache; for few channels per group);
     ``channel_last`` adds each spike's ``C_out/g`` weights of a tap into
     contiguous memory of ``out`` ``(B, OH, OW, C_out)`` (for many channels per
-    group; the caller transposes).  ``wc`` is ``(C, og, kh, kw)`` for ``planes``
-    and ``(C, kh, kw, og)`` for ``channel_last``.
+    group; ``drain`` then transposes it into ``(B, C_out, OH, OW)`` and zeroes
+    it, 3x faster than numpy's transposed copy and fill for one sample).
+    ``wc`` is ``(C, og, kh, kw)`` for ``planes`` and ``(C, kh, kw, og)`` for
+    ``channel_last``.
     """
     global _kernels
     if _kernels is None:
@@ -112,7 +115,21 @@ def _compiled():
                         for o in range(og):
                             out[b, oy, ox, o0 + o] += v * wc[ci, i, j, o]
 
-        _kernels = (planes, channel_last)
+        @_jit(nogil=True)
+        def drain(scratch, out):
+            # out[b, o, y, x] = scratch[b, y, x, o], then scratch = 0; one scratch row
+            # (W*C_out values) at a time stays in cache while its C_out output rows fill
+            nb, h_out, w_out, c_out = scratch.shape
+            for b in range(nb):
+                for y in range(h_out):
+                    for o in range(c_out):
+                        for x in range(w_out):
+                            out[b, o, y, x] = scratch[b, y, x, o]
+                    for x in range(w_out):
+                        for o in range(c_out):
+                            scratch[b, y, x, o] = 0
+
+        _kernels = (planes, channel_last, drain)
     return _kernels
 
 
@@ -207,17 +224,17 @@ class ConvScatter:
         if self.out is None:
             self.out = np.empty((self.batch, self.c_out, self.oh, self.ow), np.int64)
             if self.channel_last:
-                self.scratch = np.empty((self.batch, self.oh, self.ow, self.c_out), np.int64)
+                # kept zeroed between calls (drain zeroes what it reads)
+                self.scratch = np.zeros((self.batch, self.oh, self.ow, self.c_out), np.int64)
         out = self.out[:B]
         flat = np.flatnonzero(s_in)
         vals = s_in.reshape(-1)[flat].astype(np.int64)
-        planes, channel_last = _compiled()
+        planes, channel_last, drain = _compiled()
         if self.channel_last:
             acc = self.scratch[:B]
-            acc.fill(0)
             channel_last(flat, vals, self.wc, self.rows, self.cols, acc, self.c, self.h,
                          self.w_in, self.cg, self.og)
-            out[...] = acc.transpose(0, 3, 1, 2)
+            drain(acc, out)
         else:
             out.fill(0)
             planes(flat, vals, self.wc, self.rows, self.cols, out, self.c, self.h, self.w_in,
