@@ -119,6 +119,42 @@ def test_switching_threads_in_chain_blocks_keeps_every_integer(batch, monkeypatc
             np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
 
 
+def test_switching_chain_loops_keeps_every_integer(monkeypatch):
+    """A batch run that times its two chain loops (per-sample rows, chunks with BLAS
+    products) every few steps, running blocks in both: the numpy engine's integers."""
+    if not numba_available():
+        pytest.skip("numba not installed")
+    from neurohw.emulate import engine
+
+    made = []
+
+    class Probe(engine._LoopProbe):
+        WINDOW, PERIOD = 3, 5
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            made.append(self)
+
+    monkeypatch.setattr(engine, "_LoopProbe", Probe)
+    rng = np.random.default_rng(8)
+    net = _chain_net(rng, "loihi2", 3)
+    x = (rng.random((40, 200, net.nodes["input"].shape[0])) <
+         rng.uniform(0.02, 0.9, (40, 1, 1))).astype(np.int8)
+    rec = ("spikes", "v", "u")
+    a = run(net, x, record=rec, engine="numpy", count_events=True)
+    b = run(net, x, record=rec, engine="numba", count_events=True)
+    (probe,) = made
+    assert probe.active and None not in probe.est.values() and len(probe.switches) >= 3
+    assert min(probe.steps.values()) >= 3 * probe.WINDOW and sum(probe.steps.values()) == 200
+    for var in rec:
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p],
+                                          err_msg=f"{p}.{var}")
+    for p in net.populations:
+        for e in ("u_wrap", "v_clip"):
+            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
+
+
 def test_thread_cap_and_small_batches():
     if not numba_available():
         pytest.skip("numba not installed")

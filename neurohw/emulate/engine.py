@@ -20,6 +20,7 @@ its output to 24 bits (Lava's ``signed_clamp``, a modulo despite its name).
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Mapping, Optional, Tuple
 
@@ -664,19 +665,24 @@ def _run_chain(layers, fast, inputs, B, T, record, threads, progress, result, co
              for var, dt in dtypes.items()} if spill_dir is not None else None
     bar = _progress(range(T), T) if progress else None
     with threads:
-        if threads.adaptive:  # load both kernels (zero steps) so the first probe is timed
-            keep = threads.parallel
-            for mode in (False, True):
-                threads.parallel = mode
-                runner.run(x, 0, 0, rec.get("spikes"), rec.get("v"), rec.get("u"))
-            threads.parallel = keep
-            threads.loaded()
+        probe = _LoopProbe(runner, T)
+        if threads.adaptive or probe.active:  # load the kernels (zero steps) before timing
+            keep, keep_c = threads.parallel, runner.use_chunks
+            for mode in (False, True) if threads.adaptive else (threads.parallel,):
+                for chunks in (False, True) if probe.active else (keep_c,):
+                    threads.parallel, runner.use_chunks = mode, chunks
+                    runner.run(x, 0, 0, rec.get("spikes"), rec.get("v"), rec.get("u"))
+            threads.parallel, runner.use_chunks = keep, keep_c
+            if threads.adaptive:
+                threads.loaded()
         t0 = 0
         while t0 < T:
             threads.tick(t0)
-            t1 = min(T, threads.block_end(t0, runner.BLOCK))
+            t1 = probe.block_end(t0, min(T, threads.block_end(t0, runner.BLOCK)))
+            tb = time.perf_counter()
             runner.run(x, t0, t1, rec.get("spikes"), rec.get("v"), rec.get("u"),
                        rec_base=0 if spill is None else t0)
+            probe.done(t0, t1, time.perf_counter() - tb)
             if spill is not None:
                 for var, bufs in spill.items():
                     for k, sp in bufs.items():
@@ -700,6 +706,58 @@ def _run_chain(layers, fast, inputs, B, T, record, threads, progress, result, co
             result.events[k]["u_wrap"] += runner.counts[0, j]
             result.events[k]["v_clip"] += runner.counts[1, j]
     return result
+
+
+class _LoopProbe:
+    """Chooses, during a run, between a :class:`.fast.ChainRunner`'s two loops for a
+    batch (one sample per thread, or chunks with BLAS products for dense steps) by
+    timing them: two :attr:`WINDOW`-step blocks at the start, one in each loop, then
+    every :attr:`PERIOD` steps one block in the loop not in use, keeping the loop with
+    the lower time per step (activity can change during a run).  Both loops keep the
+    state in the same arrays, so switching between blocks keeps every integer."""
+
+    WINDOW = 16
+    PERIOD = 1024
+
+    def __init__(self, runner, steps: int):
+        self.runner = runner
+        self.active = runner.chunk is not None and steps >= 8 * self.WINDOW
+        self.est = {False: None, True: None}  # seconds per step of each loop
+        self.next = 0
+        self.probing = False
+        self.switches = []  # (step, use_chunks) of every decision, for tests
+        self.steps = {False: 0, True: 0}  # steps run in each loop
+
+    def block_end(self, t0: int, t1: int) -> int:
+        """The end of the block starting at ``t0`` (at most ``t1``); sets the loop."""
+        if not self.active or t0 < self.next:
+            self.probing = False
+            return t1
+        r = self.runner
+        if self.est[False] is None:
+            r.use_chunks = False
+        elif self.est[True] is None:
+            r.use_chunks = True
+        else:
+            r.use_chunks = not r.use_chunks
+        self.probing = True
+        return min(t1, t0 + self.WINDOW)
+
+    def done(self, t0: int, t1: int, seconds: float) -> None:
+        """A block ran: update the estimate of its loop and decide after a probe."""
+        if not self.active or t1 <= t0:
+            return
+        r = self.runner
+        self.est[r.use_chunks] = seconds / (t1 - t0)
+        self.steps[r.use_chunks] += t1 - t0
+        if not self.probing:
+            return
+        if self.est[False] is None or self.est[True] is None:
+            self.next = t1  # the other loop is timed next
+            return
+        r.use_chunks = self.est[True] < self.est[False]
+        self.switches.append((t1, r.use_chunks))
+        self.next = t1 + self.PERIOD
 
 
 class _SpillRecorder:

@@ -500,7 +500,9 @@ class ChainRunner:
                                           for w, _, _, _ in layers])
             self.accs = np.zeros((-(-batch // self.chunk), int(nout.max())),
                                  self.scratch.dtype)
-            self.scratch = None
+        #: run the chunked loop (True) or one sample per thread (False); both keep the
+        #: state in the same arrays, so a run may switch between blocks of steps
+        self.use_chunks = self.chunk is not None
 
     def run(self, x: np.ndarray, t0: int, t1: int, rec_s, rec_v, rec_u,
             rec_base: int = 0) -> None:
@@ -511,7 +513,7 @@ class ChainRunner:
         dummy32 = np.zeros((1, 1, 1), np.int32)
         flags = np.array([rec_s is not None, rec_v is not None, rec_u is not None, rec_base],
                          np.int64)
-        if self.chunk is not None:
+        if self.use_chunks:
             _chunks[self.threads.parallel](
                 x, t0, t1, self.wflat, self.wfloat, self.woff, self.nin, self.nout, self.noff,
                 self.exps, self.per, self.prm, self.u, self.v, self.buf,
