@@ -48,12 +48,10 @@ def _lively_batch(seed, B=24, T=120):
     return net, x
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_switching_threads_mid_run_keeps_every_integer(seed, monkeypatch):
-    """Probing serial against parallel kernels every few steps (forced here) gives the
-    numpy engine's integers: spikes, v, u and event counts."""
-    if not numba_available():
-        pytest.skip("numba not installed")
+def _force_thread_probes(monkeypatch):
+    """Make every run's :class:`fast.Threads` probe serial against parallel kernels every
+    few steps (3 steps each, every 7), even on a 1-core machine; returns the list the
+    Threads objects made are appended to."""
     from neurohw.emulate import fast
 
     made = []
@@ -63,10 +61,20 @@ def test_switching_threads_mid_run_keeps_every_integer(seed, monkeypatch):
 
         def __init__(self, *a, **kw):
             super().__init__(*a, **kw)
-            self.n, self.adaptive = 2, True  # probe even on a 1-core machine
+            self.n, self.adaptive = 2, True
             made.append(self)
 
     monkeypatch.setattr(fast, "Threads", Probing)
+    return made
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_switching_threads_mid_run_keeps_every_integer(seed, monkeypatch):
+    """Probing serial against parallel kernels every few steps (forced here) gives the
+    numpy engine's integers: spikes, v, u and event counts."""
+    if not numba_available():
+        pytest.skip("numba not installed")
+    made = _force_thread_probes(monkeypatch)
     net, x = _lively_batch(seed)
     rec = ("spikes", "v", "u")
     a = run(net, x, record=rec, engine="numpy", count_events=True)
@@ -87,19 +95,9 @@ def test_switching_threads_in_chain_blocks_keeps_every_integer(batch, monkeypatc
     per-sample loop and chunks give the numpy engine's integers."""
     if not numba_available():
         pytest.skip("numba not installed")
-    from neurohw.emulate import engine, fast
+    from neurohw.emulate import engine
 
-    made = []
-
-    class Probing(fast.Threads):
-        WINDOW, PERIOD = 3, 7
-
-        def __init__(self, *a, **kw):
-            super().__init__(*a, **kw)
-            self.n, self.adaptive = 2, True
-            made.append(self)
-
-    monkeypatch.setattr(fast, "Threads", Probing)
+    made = _force_thread_probes(monkeypatch)
     calls = []
     orig = engine._run_chain
     monkeypatch.setattr(engine, "_run_chain", lambda *a, **k: calls.append(1) or orig(*a, **k))
