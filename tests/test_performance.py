@@ -48,6 +48,18 @@ def _lively_batch(seed, B=24, T=120):
     return net, x
 
 
+def _assert_same_run(net, a, b, rec):
+    """Runs ``a`` and ``b`` recorded the same integers: every variable in ``rec`` of every
+    population, and the wrap/saturation event counts."""
+    for var in rec:
+        for p in net.populations:
+            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p],
+                                          err_msg=f"{p}.{var}")
+    for p in net.populations:
+        for e in ("u_wrap", "v_clip"):
+            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
+
+
 def _force_thread_probes(monkeypatch):
     """Make every run's :class:`fast.Threads` probe serial against parallel kernels every
     few steps (3 steps each, every 7), even on a 1-core machine; returns the list the
@@ -80,13 +92,7 @@ def test_switching_threads_mid_run_keeps_every_integer(seed, monkeypatch):
     a = run(net, x, record=rec, engine="numpy", count_events=True)
     b = run(net, x, record=rec, engine="numba", count_events=True)
     assert made and len(made[-1].probes) >= 5
-    for var in rec:
-        for p in net.populations:
-            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p],
-                                          err_msg=f"{p}.{var}")
-    for p in net.populations:
-        for e in ("u_wrap", "v_clip"):
-            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
+    _assert_same_run(net, a, b, rec)
 
 
 @pytest.mark.parametrize("batch", [20, 48])
@@ -108,13 +114,7 @@ def test_switching_threads_in_chain_blocks_keeps_every_integer(batch, monkeypatc
     a = run(net, x, record=rec, engine="numpy", count_events=True)
     b = run(net, x, record=rec, engine="numba", count_events=True)
     assert calls == [1] and len(made[-1].probes) >= 5
-    for var in rec:
-        for p in net.populations:
-            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p],
-                                          err_msg=f"{p}.{var}")
-    for p in net.populations:
-        for e in ("u_wrap", "v_clip"):
-            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
+    _assert_same_run(net, a, b, rec)
 
 
 def test_switching_chain_loops_keeps_every_integer(monkeypatch):
@@ -144,13 +144,7 @@ def test_switching_chain_loops_keeps_every_integer(monkeypatch):
     (probe,) = made
     assert probe.active and None not in probe.est.values() and len(probe.switches) >= 3
     assert min(probe.steps.values()) >= 3 * probe.WINDOW and sum(probe.steps.values()) == 200
-    for var in rec:
-        for p in net.populations:
-            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p],
-                                          err_msg=f"{p}.{var}")
-    for p in net.populations:
-        for e in ("u_wrap", "v_clip"):
-            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
+    _assert_same_run(net, a, b, rec)
 
 
 def test_thread_cap_and_small_batches():
