@@ -29,7 +29,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .errors import FileFormatError, ValidationError
-from .ir import conv_output_len
+from .ir import conv_output_len, find_cycle
 from .limits import Limits, get_limits
 from .nirgraph import NEURON_NODE_TYPES, shape_of, meta_of
 
@@ -804,27 +804,8 @@ def _find_stateless_loop(nodes, edges) -> Optional[List[str]]:
     for s, d in edges:
         if s in stateless and d in stateless:
             succ[s].append(d)
-    color: Dict[str, int] = {}
-    for start in sorted(stateless):
-        if start in color:
-            continue
-        stack = [(start, iter(succ[start]))]
-        path = [start]
-        color[start] = 1
-        while stack:
-            node, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                color[node] = 2
-                stack.pop()
-                path.pop()
-            elif color.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
-            elif nxt not in color:
-                color[nxt] = 1
-                stack.append((nxt, iter(succ[nxt])))
-                path.append(nxt)
-    return None
+    cycle = find_cycle(sorted(stateless), succ)
+    return None if cycle is None else cycle + [cycle[0]]
 
 
 def validate_float_graph(graph, source: str = "graph", chip: bool = True,
