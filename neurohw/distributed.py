@@ -182,15 +182,9 @@ def run(net: ir.Network, x, scheduler, record: Iterable[str] = ("spikes",),
     """
     from . import __version__
     from .emulate import EmulatorRun, prepare_input
-    from .emulate.engine import RECORDABLE_ALL
+    from .emulate.engine import check_run_options
 
-    record = tuple(record)
-    bad = sorted(set(record) - set(RECORDABLE_ALL))
-    if bad:
-        raise ValidationError(
-            f"record: unknown variable(s) {', '.join(bad)}; use {', '.join(RECORDABLE_ALL)}")
-    if engine not in ("auto", "numpy", "numba"):
-        raise ValidationError(f"engine={engine!r}: use auto, numpy or numba")
+    record = check_run_options(record, engine)
     inputs = prepare_input(net, x, source)  # (B, T, n) per Input, checked here
     client = connect(scheduler)
     owned = client is not scheduler

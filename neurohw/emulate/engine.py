@@ -29,9 +29,9 @@ import numpy as np
 from .. import ir
 from ..errors import ValidationError
 from ..fixedpoint import as_int_array, effective_weights, scaled_bias
-from .steps import (LIFParams, LIFState, TraceParams, apply_exp, conv_accumulate,
-                    conv_gather_index, dense_accumulate, ShiftedConv, lif_step, loihi1_synapse_weights,
-                    trace_step, wrap32, wrap_bits)
+from .steps import (LIFParams, LIFState, ShiftedConv, TraceParams, apply_exp,
+                    conv_accumulate, conv_gather_index, dense_accumulate, lif_step,
+                    loihi1_synapse_weights, trace_step, wrap32, wrap_bits)
 
 __all__ = ["EmulatorRun", "run", "prepare_input", "RECORDABLE", "RECORDABLE_ALL"]
 
@@ -109,8 +109,8 @@ def prepare_input(net: ir.Network, x, source: str = "input") -> Dict[str, np.nda
         # binary spikes stay int8 and payloads int32 (< 2**24): a quarter or an eighth of
         # the memory traffic of int64; integer arrays in range skip the detailed checks
         small = np.int8 if hi == 1 else np.int32
-        if arr.dtype == np.bool_ or (arr.dtype.itemsize == 1 and hi == 1 and arr.size
-                                     and arr.view(np.uint8).max() <= 1):
+        if hi == 1 and arr.dtype.itemsize == 1 and arr.dtype.kind in "iub" and arr.size and (
+                arr.dtype == np.bool_ or arr.view(np.uint8).max() <= 1):
             # one pass: as uint8, int8 values below 0 read as 128 or more
             out[name] = arr.view(np.int8)
         elif arr.dtype.kind in "iub" and arr.size and 0 <= arr.min() and arr.max() <= hi:
@@ -428,6 +428,19 @@ def choose_engine(net: ir.Network, batch: int, steps: int) -> str:
     return "numba" if numba_s < numpy_s else "numpy"
 
 
+def check_run_options(record: Iterable[str], engine: str) -> Tuple[str, ...]:
+    """``record`` as a tuple, after checking it and ``engine`` as :func:`run` takes them
+    (one-line :class:`ValidationError` naming the bad value and the allowed ones)."""
+    record = tuple(record)
+    bad = sorted(set(record) - set(RECORDABLE_ALL))
+    if bad:
+        raise ValidationError(
+            f"record: unknown variable(s) {', '.join(bad)}; use {', '.join(RECORDABLE_ALL)}")
+    if engine not in ("auto", "numpy", "numba"):
+        raise ValidationError(f"engine={engine!r}: use auto, numpy or numba")
+    return record
+
+
 def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool = False,
         source: str = "input", count_events: bool = False, engine: str = "auto",
         threads: Optional[int] = None, spill_dir=None, chain: bool = True) -> EmulatorRun:
@@ -455,13 +468,7 @@ def run(net: ir.Network, x, record: Iterable[str] = ("spikes",), progress: bool 
     memory-mapped views of those files (keep the directory until they are written,
     e.g. by :func:`.runfile.write_run`, which reads them back a block at a time).
     """
-    record = tuple(record)
-    bad = sorted(set(record) - set(RECORDABLE_ALL))
-    if bad:
-        raise ValidationError(
-            f"record: unknown variable(s) {', '.join(bad)}; use {', '.join(RECORDABLE_ALL)}")
-    if engine not in ("auto", "numpy", "numba"):
-        raise ValidationError(f"engine={engine!r}: use auto, numpy or numba")
+    record = check_run_options(record, engine)
     if engine == "numba" and not numba_available():
         from ..errors import MissingDependencyError
 
@@ -687,8 +694,7 @@ def _run_chain(layers, fast, inputs, B, T, record, threads, progress, result, co
                 for var, bufs in spill.items():
                     for k, sp in bufs.items():
                         o, n = spans[k]
-                        for t in range(t0, t1):
-                            sp[t] = rec[var][t - t0, :, o:o + n]
+                        sp.put(t0, rec[var][:t1 - t0, :, o:o + n])
             if bar is not None and hasattr(bar, "update"):
                 bar.update(t1 - t0)
             t0 = t1
@@ -789,11 +795,19 @@ class _SpillRecorder:
         self.fd = os.open(path, os.O_WRONLY)
 
     def __setitem__(self, t: int, row) -> None:
-        i = t - self.t0
-        if i >= self.block.shape[0]:
-            self._flush(self.block.shape[0])
-            i = t - self.t0
-        self.block[i] = row
+        self.put(t, np.asarray(row)[None])
+
+    def put(self, t: int, rows) -> None:
+        """Steps ``t .. t + len(rows) - 1`` (``rows`` ``(k, B, n)``), the next ones in order."""
+        i, k, cap = 0, rows.shape[0], self.block.shape[0]
+        while i < k:
+            j = t + i - self.t0
+            if j >= cap:
+                self._flush(cap)
+                j = t + i - self.t0
+            m = min(k - i, cap - j)
+            self.block[j:j + m] = rows[i:i + m]
+            i += m
 
     def _flush(self, rows: int) -> None:
         import os

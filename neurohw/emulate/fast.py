@@ -297,7 +297,7 @@ if _nb is not None:
             for i in range(n):
                 acc[ao + i] += wflat[r + i]
 
-    def _chain_body(x, t0, t1, wflat, woff, nin, nout, noff, exps, wraps, per, prm,
+    def _chain_body(x, t0, t1, wflat, woff, nin, nout, noff, exps, per, prm,
                     u, v, buf, rec_s, rec_v, rec_u, flags, counts, scratch):
         # steps t0..t1-1 of a chain Input -> (Dense -> LIF) x L, per sample:
         # buf[b] holds what each Dense delivers next step (concatenated over layers);
@@ -442,7 +442,8 @@ class ChainRunner:
     periods or traces).  ``layers`` is a list of ``(w, exp, needs_wrap, params)`` per
     layer: the projection's effective integer weights ``(n_out, n_in)``, its exponent
     (applied to the sum: ``<< e`` or floor ``>> -e``), whether Lava's int32 wrap can
-    act, and the population's :class:`.steps.LIFParams`.  The integers are those of
+    act (unused: the loops always apply the wrap, a no-op where it cannot act), and the
+    population's :class:`.steps.LIFParams`.  The integers are those of
     :func:`.steps.lif_step`, :func:`.steps.dense_accumulate`, :func:`.steps.apply_exp`
     and :func:`.steps.wrap32` in the engine's order (tests compare both engines).
     """
@@ -469,7 +470,6 @@ class ChainRunner:
                                      for w, _, _, _ in layers])
         self.nin, self.nout = nin, nout
         self.exps = np.array([int(e) for _, e, _, _ in layers], np.int64)
-        self.wraps = np.array([int(bool(r)) for _, _, r, _ in layers], np.int64)
         N = int(nout.sum())
         self.N = N
         self.per = np.concatenate([np.stack([np.broadcast_to(np.asarray(x, np.int64), (n,))
@@ -523,7 +523,7 @@ class ChainRunner:
             return
         _chains[self.threads.parallel](
             x, t0, t1, self.wflat, self.woff, self.nin, self.nout, self.noff, self.exps,
-            self.wraps, self.per, self.prm, self.u, self.v, self.buf,
+            self.per, self.prm, self.u, self.v, self.buf,
             dummy8 if rec_s is None else rec_s, dummy32 if rec_v is None else rec_v,
             dummy32 if rec_u is None else rec_u, flags, self.counts, self.scratch)
 
