@@ -555,6 +555,17 @@ def _checks(emu, runs, sample: int, steps: int) -> dict:
     return out
 
 
+def _check_row0_is_single(check: dict, batch_run, single_run, steps: int) -> None:
+    """Add to ``check`` whether row 0 of ``batch_run`` has the spikes of ``single_run``
+    (the same input) over ``steps`` steps; a mismatch makes the case not bit-exact."""
+    single = _spikes_equal(batch_run, _Spikes({k: v[0] for k, v in single_run.spikes.items()}),
+                           0, steps)
+    check["batch_row0_equals_single_run"] = single["bit_exact"]
+    if not single["bit_exact"]:
+        check["bit_exact"] = False
+        check["mismatched"].append("batch row 0 vs single-sample run")
+
+
 def _spikes_equal(emu, lava, sample: int, steps: int) -> dict:
     """Compare every population's spikes of emulator sample ``sample`` with Lava."""
     mismatched = []
@@ -640,12 +651,7 @@ def run_bench(config: Optional[BenchConfig] = None, progress: bool = False,
     if not cfg.skip_lava:
         # sample 0 of the batch is the single-sample input Lava ran in case 1
         check2 = _checks(emub, lruns, 0, cfg.steps)
-        single = _spikes_equal(emub, _Spikes({k: v[0] for k, v in emu1.spikes.items()}),
-                               0, cfg.steps)
-        check2["batch_row0_equals_single_run"] = single["bit_exact"]
-        if not single["bit_exact"]:
-            check2["bit_exact"] = False
-            check2["mismatched"].append("batch row 0 vs single-sample run")
+        _check_row0_is_single(check2, emub, emu1, cfg.steps)
     cases.append(_case("batch", desc, 110, cfg.steps, cfg.batch, emu_s, emub, lava1,
                        lava1 and lava1["steps_per_s"], check2,
                        note="Lava runs one sample at a time: its sample-steps/s is its "
@@ -664,12 +670,7 @@ def run_bench(config: Optional[BenchConfig] = None, progress: bool = False,
             lavad, lrunsd = _time_lava(net, xd[0], log, cfg.repeats, end_to_end=False)
             checkd1 = _checks(emud1, lrunsd, 0, cfg.steps)
             checkdb = _checks(emudb, lrunsd, 0, cfg.steps)
-            single = _spikes_equal(emudb, _Spikes({k: v[0] for k, v in emud1.spikes.items()}),
-                                   0, cfg.steps)
-            checkdb["batch_row0_equals_single_run"] = single["bit_exact"]
-            if not single["bit_exact"]:
-                checkdb["bit_exact"] = False
-                checkdb["mismatched"].append("batch row 0 vs single-sample run")
+            _check_row0_is_single(checkdb, emudb, emud1, cfg.steps)
         dnote = (f"same net as single/batch driven at input rate {DENSE_INPUT_RATE:g}; Lava's "
                  f"step time measured on sample 0 of that input (phase-timed, no run_lava)")
         cases.append(_case("dense_single", ddesc, 110, cfg.steps, 1, emu_s1, emud1, lavad,
