@@ -409,13 +409,16 @@ def test_fused_chain_equals_numpy_engine(seed, batch=None):
 
 @pytest.mark.parametrize("wmax,batch,ratio", [
     (2**27, 5, None),  # per-sample rows, int64 sums
+    (2**20, 5, None),  # per-sample rows, int32 sums
+    (2**9, 5, None),  # per-sample rows, int16 sums (every sum of |w| < 2**15)
+    (2**9, 40, 0),  # chunks, always rows (int16 sums)
     (2**27, 40, 0),  # chunks, always rows (int64 sums)
     (2**27, 40, 10**9),  # chunks, always float64 products
     (2**20, 40, 80),  # chunks, float64 products or int32 rows as the spikes go
     (2**12, 64, 10**9),  # chunks, float32 products
 ])
 def test_chain_runner_wide_sums_and_exponents(wmax, batch, ratio, monkeypatch):
-    """The chain kernels' sums -- per-sample rows in int32 or int64, and for batches the
+    """The chain kernels' sums -- per-sample rows in int16, int32 or int64, and for batches the
     chunked BLAS products in float32 or float64 -- with both exponent signs, against the
     numpy step functions: Dense sums, ``apply_exp``, Lava's int32 wrap, ``lif_step``."""
     if not numba_available():
@@ -437,11 +440,13 @@ def test_chain_runner_wide_sums_and_exponents(wmax, batch, ratio, monkeypatch):
     B, T = batch, 120
     runner = fast.ChainRunner(layers, B)
     bound = max(int(np.abs(w).sum(axis=1).max()) for w, *_ in layers)
+    sdt = np.int16 if bound < 2**15 else np.int32 if bound < 2**31 else np.int64
+    assert runner.scratch.dtype == sdt
     if ratio is None:
-        assert runner.chunk is None and runner.scratch.dtype == np.int64
+        assert runner.chunk is None
     else:
         assert runner.chunk is not None and runner.chunk < B
-        assert runner.accs.dtype == (np.int32 if bound < 2**31 else np.int64)
+        assert runner.accs.dtype == sdt
         assert runner.wfloat.dtype == (np.float32 if bound < 2**24 else np.float64)
     x = (rng.random((B, T, sizes[0])) < 0.5).astype(np.int8)
     rec = [np.zeros((T, B, runner.N), dt) for dt in (np.int8, np.int32, np.int32)]

@@ -239,6 +239,146 @@ if _nb is not None:
     _kernels_ext = tuple(_jit(parallel=p)(_variant(_lif_body_ext, p)) for p in (False, True))
     _sums = tuple(_jit(parallel=p)(_variant(_sum_body, p)) for p in (False, True))
 
+    # ---- weight-row sums held in SIMD registers -------------------------------------
+    # numba's loops keep a row sum in memory (load, add, store per spiking input), and
+    # numba does not run LLVM's SLP vectoriser, so a sum kept in scalar locals stays
+    # scalar.  These intrinsics emit the loop in LLVM IR over vectors of 512 bits
+    # (<32 x i16>, <16 x i32> or <8 x i64>: lowered to AVX-512 registers, or to two
+    # 256-bit halves on CPUs without it): V accumulators stay in registers while the
+    # rows of all spiking inputs are added, then are stored once.  Integer adds wrap
+    # modulo 2**bits, so the result is exact whenever the final sum fits the type
+    # (ChainRunner picks the type from each output's sum of |w|).
+    from numba.core import cgutils as _cg
+    from numba.core import types as _nbt
+    from numba.extending import intrinsic as _intrinsic
+    from llvmlite import ir as _ir
+
+    VEC_BYTES = 64  # the vector width the rows are padded to (512 bits)
+
+    def _splat(builder, vty, x):
+        v = builder.insert_element(_ir.Constant(vty, _ir.Undefined), x,
+                                   _ir.Constant(_ir.IntType(32), 0))
+        return builder.shuffle_vector(v, _ir.Constant(vty, _ir.Undefined),
+                                      _ir.Constant(_ir.VectorType(_ir.IntType(32), vty.count),
+                                                   [0] * vty.count))
+
+    @_intrinsic
+    def _vlist(typingctx, src, n, stride, w0, idx):
+        # The offsets w0 + j*stride of the inputs j < 8*floor(n/8) with src[j] != 0, in
+        # order, into idx[0:k]; returns k.  Eight inputs at a time: a compare gives the
+        # mask, LLVM's vector.compress packs the selected offsets (vpcompressq), and all
+        # eight lanes are stored at idx[k] (idx needs 8 spare entries).
+        sig = _nbt.int64(src, n, stride, w0, idx)
+
+        def codegen(context, builder, sig, args):
+            sa = context.make_array(sig.args[0])(context, builder, args[0])
+            ia = context.make_array(sig.args[4])(context, builder, args[4])
+            i64, i8 = _ir.IntType(64), _ir.IntType(8)
+            v8 = _ir.VectorType(i64, 8)
+            b8 = _ir.VectorType(i8, 8)
+            m8 = _ir.VectorType(_ir.IntType(1), 8)
+
+            def as64(j):
+                return context.cast(builder, args[j], sig.args[j], _nbt.int64)
+
+            n_, st_, w0_ = as64(1), as64(2), as64(3)
+            comp = _cg.get_or_insert_function(
+                builder.module, _ir.FunctionType(v8, [v8, m8, v8]),
+                "llvm.experimental.vector.compress.v8i64")
+            pop = _cg.get_or_insert_function(builder.module, _ir.FunctionType(i8, [i8]),
+                                             "llvm.ctpop.i8")
+            sst = _splat(builder, v8, st_)
+            offs = _cg.alloca_once_value(builder, builder.add(
+                builder.mul(_ir.Constant(v8, list(range(8))), sst), _splat(builder, v8, w0_)))
+            step = builder.mul(sst, _ir.Constant(v8, [8] * 8))
+            k = _cg.alloca_once_value(builder, _ir.Constant(i64, 0))
+            with _cg.for_range(builder, builder.ashr(n_, _ir.Constant(i64, 3))) as loop:
+                p = builder.gep(sa.data, [builder.shl(loop.index, _ir.Constant(i64, 3))])
+                m = builder.icmp_unsigned("!=", builder.load(builder.bitcast(p, b8.as_pointer()),
+                                                             align=1), _ir.Constant(b8, [0] * 8))
+                o = builder.load(offs)
+                kk = builder.load(k)
+                c = builder.call(comp, [o, m, _ir.Constant(v8, _ir.Undefined)])
+                builder.store(c, builder.bitcast(builder.gep(ia.data, [kk]), v8.as_pointer()),
+                              align=8)
+                cnt = builder.zext(builder.call(pop, [builder.bitcast(m, i8)]), i64)
+                builder.store(builder.add(kk, cnt), k)
+                builder.store(builder.add(o, step), offs)
+            return builder.load(k)
+        return sig, codegen
+
+    def _make_vrows(nvec: int):
+        @_intrinsic
+        def vrows(typingctx, w, off, idx, k, acc, a0):
+            # acc[a0 : a0 + nvec*lanes] = sum over m < k of w[idx[m] + off : ... + nvec*lanes]
+            sig = _nbt.void(w, off, idx, k, acc, a0)
+
+            def codegen(context, builder, sig, args):
+                wa = context.make_array(sig.args[0])(context, builder, args[0])
+                ia = context.make_array(sig.args[2])(context, builder, args[2])
+                oa = context.make_array(sig.args[4])(context, builder, args[4])
+                ety = context.get_value_type(sig.args[0].dtype)
+                lanes = VEC_BYTES * 8 // ety.width
+                vty = _ir.VectorType(ety, lanes)
+                vptr = vty.as_pointer()
+                i64 = _ir.IntType(64)
+
+                def as64(j):
+                    return context.cast(builder, args[j], sig.args[j], _nbt.int64)
+
+                off_, k_, a0_ = as64(1), as64(3), as64(5)
+                al = ety.width // 8
+                accs = [_cg.alloca_once_value(builder, _ir.Constant(vty, [0] * lanes))
+                        for _ in range(nvec)]
+                with _cg.for_range(builder, k_) as loop:
+                    base = builder.add(builder.load(builder.gep(ia.data, [loop.index])), off_)
+                    for q in range(nvec):
+                        p = builder.gep(wa.data, [builder.add(base, _ir.Constant(i64, q * lanes))])
+                        row = builder.load(builder.bitcast(p, vptr), align=al)
+                        builder.store(builder.add(builder.load(accs[q]), row), accs[q])
+                for q in range(nvec):
+                    p = builder.gep(oa.data, [builder.add(a0_, _ir.Constant(i64, q * lanes))])
+                    builder.store(builder.load(accs[q]), builder.bitcast(p, vptr), align=al)
+                return context.get_dummy_value()
+            return sig, codegen
+        return vrows
+
+    _vr1, _vr2, _vr3, _vr4, _vr5, _vr6, _vr7, _vr8 = (_make_vrows(n) for n in range(1, 9))
+
+    @_jit(inline="always")
+    def _vec_row_sums(src, nin, idx, wpad, w0, stride, acc, a0, lanes):
+        # acc[a0 : a0 + stride] = the sum of the padded weight rows wpad[w0 + j*stride:]
+        # [:stride] of the inputs j < nin with src[j] != 0 (stride: a multiple of lanes;
+        # idx: int64, nin + 8 entries).  The spiking inputs' row offsets are listed
+        # (_vlist, then the last nin % 8 inputs), then the rows added, eight vectors
+        # (256 int16 sums) per pass over the list.
+        k = _vlist(src, nin, stride, w0, idx)
+        for j in range((nin >> 3) << 3, nin):
+            idx[k] = w0 + j * stride
+            k += src[j] != 0
+        nv = stride // lanes
+        g = 0
+        while g < nv:
+            r = min(nv - g, 8)
+            o = g * lanes
+            if r == 8:
+                _vr8(wpad, o, idx, k, acc, a0 + o)
+            elif r == 7:
+                _vr7(wpad, o, idx, k, acc, a0 + o)
+            elif r == 6:
+                _vr6(wpad, o, idx, k, acc, a0 + o)
+            elif r == 5:
+                _vr5(wpad, o, idx, k, acc, a0 + o)
+            elif r == 4:
+                _vr4(wpad, o, idx, k, acc, a0 + o)
+            elif r == 3:
+                _vr3(wpad, o, idx, k, acc, a0 + o)
+            elif r == 2:
+                _vr2(wpad, o, idx, k, acc, a0 + o)
+            else:
+                _vr1(wpad, o, idx, k, acc, a0 + o)
+            g += r
+
     @_jit(inline="always")
     def _lif_rows(u, v, buf, per, s, b, o, e, shift, half, dshift):
         # _one for neurons o..e-1 of sample b (u, v, buf (B, N); per (4, N); s (N,)),
@@ -281,37 +421,22 @@ if _nb is not None:
         a = (a << e) if e >= 0 else (a >> (-e))
         return ((a + 2147483648) & 4294967295) - 2147483648
 
-    @_jit(inline="always")
-    def _row_sums(src, nin, acc, ao, wflat, w0, n, idx):
-        # acc[ao:ao+n] = the sum of the weight rows wflat[w0 + j*n:][:n] of the inputs j
-        # with src[j] != 0 (unsigned indices): the spiking inputs are listed without
-        # branches first, then their rows added (vectorised over the n outputs)
-        for i in range(n):
-            acc[ao + i] = 0
-        k = 0
-        for j in range(nin):
-            idx[k] = j
-            k += src[j] != 0
-        for m in range(k):
-            r = w0 + idx[m] * n
-            for i in range(n):
-                acc[ao + i] += wflat[r + i]
-
-    def _chain_body(x, t0, t1, wflat, woff, nin, nout, noff, exps, per, prm,
+    def _chain_body(x, t0, t1, wpad, wpoff, npad, aoff, nin, nout, noff, exps, per, prm,
                     u, v, buf, rec_s, rec_v, rec_u, flags, counts, scratch):
         # steps t0..t1-1 of a chain Input -> (Dense -> LIF) x L, per sample:
         # buf[b] holds what each Dense delivers next step (concatenated over layers);
-        # scratch[b] (int32 where no sum can leave int32, else int64) the sums.  Inner
-        # loops run over unsigned indices, branch-free, vectorised over neurons.
+        # scratch[b] the sums (int16/int32/int64, as the weights' bound allows; layer l's
+        # at aoff[l], padded to npad[l]).  Inner loops run over unsigned indices,
+        # branch-free, vectorised over neurons; the row sums in SIMD registers.
         B = x.shape[0]
         L = nout.shape[0]
         N = u.shape[1]
-        shift, half, dshift = prm[0], prm[1], prm[2]
+        shift, half, dshift, lanes = prm[0], prm[1], prm[2], prm[3]
         f_s, f_v, f_u = flags[0] != 0, flags[1] != 0, flags[2] != 0
         rb = flags[3]  # step t is recorded at row t - rb
         for b in _nb.prange(B):
             s = np.zeros(N, np.int8)
-            idx = np.zeros(nin.max() + 1, np.uint64)
+            idx = np.zeros(nin.max() + 8, np.int64)
             acc = scratch[b]
             for t in range(t0, t1):
                 if f_s:  # spikes go straight into the recording
@@ -334,26 +459,27 @@ if _nb is not None:
                     o = np.uint64(noff[l])
                     n = np.uint64(nout[l])
                     src = x[b, t] if l == 0 else s[noff[l - 1]:noff[l - 1] + nin[l]]
-                    _row_sums(src, np.uint64(nin[l]), acc, o, wflat, np.uint64(woff[l]), n, idx)
+                    ao = aoff[l]
+                    _vec_row_sums(src, nin[l], idx, wpad, wpoff[l], npad[l], acc, ao, lanes)
                     e = exps[l]
                     for i in range(n):
-                        buf[b, o + i] = _send(np.int64(acc[o + i]), e)
+                        buf[b, o + i] = _send(np.int64(acc[np.uint64(ao) + i]), e)
 
     _chains = tuple(_jit(parallel=p)(_variant(_chain_body, p)) for p in (False, True))
 
-    def _chunk_body(x, t0, t1, wflat, wfloat, woff, nin, nout, noff, exps, per, prm, u, v,
-                    buf, rec_s, rec_v, rec_u, flags, counts, accs, C, ratio):
+    def _chunk_body(x, t0, t1, wpad, wpoff, npad, wfloat, woff, nin, nout, noff, exps, per,
+                    prm, u, v, buf, rec_s, rec_v, rec_u, flags, counts, accs, C, ratio):
         # The chain of _chain_body for a batch cut into chunks of C samples: per step and
         # layer, the chunk's spikes go to a 0/1 matrix (float32/float64, as the exact
-        # product needs); when they are few (nnz * ceil(n_out/16) * ratio < C * n_in *
-        # n_out) each sample adds the weight rows of its spiking inputs (int32/int64
-        # sums, accs[c]), else one BLAS product (spikes @ W) gives the sums for the whole
+        # product needs); when they are few (nnz * vectors per row * ratio < C * n_in *
+        # n_out) each sample adds the weight rows of its spiking inputs (in registers,
+        # accs[c]), else one BLAS product (spikes @ W) gives the sums for the whole
         # chunk, exact because every partial sum is an integer below 2**24 (float32) or
         # 2**53 (float64).  Same integers either way; chunks run in parallel.
         B = x.shape[0]
         L = nout.shape[0]
         N = u.shape[1]
-        shift, half, dshift = prm[0], prm[1], prm[2]
+        shift, half, dshift, lanes = prm[0], prm[1], prm[2], prm[3]
         f_s, f_v, f_u = flags[0] != 0, flags[1] != 0, flags[2] != 0
         rb = flags[3]  # step t is recorded at row t - rb
         nch = (B + C - 1) // C
@@ -362,7 +488,7 @@ if _nb is not None:
             b0 = c * C
             cb = min(B, b0 + C) - b0
             S = np.zeros((cb, N), np.int8)
-            idx = np.zeros(maxin + 1, np.uint64)
+            idx = np.zeros(maxin + 8, np.int64)
             acc = accs[c]
             for t in range(t0, t1):
                 for r in range(cb):
@@ -400,7 +526,7 @@ if _nb is not None:
                             k += src[j] != 0
                         nnz += k
                     e = exps[l]
-                    if nnz * ((nout[l] + 15) // 16) * ratio < cb * nin[l] * nout[l]:
+                    if nnz * (npad[l] // lanes) * ratio < cb * nin[l] * nout[l]:
                         for r in range(cb):
                             b = b0 + r
                             if l == 0:
@@ -408,8 +534,8 @@ if _nb is not None:
                             else:
                                 s = rec_s[t - rb, b] if f_s else S[r]
                                 src = s[so:so + nin[l]]
-                            _row_sums(src, ni, acc, np.uint64(0), wflat, np.uint64(woff[l]), n,
-                                      idx)
+                            _vec_row_sums(src, nin[l], idx, wpad, wpoff[l], npad[l], acc, 0,
+                                          lanes)
                             for i in range(n):
                                 buf[b, o + i] = _send(np.int64(acc[i]), e)
                     else:
@@ -465,9 +591,6 @@ class ChainRunner:
         self.noff = np.concatenate([[0], np.cumsum(nout)[:-1]]).astype(np.int64)
         sizes = nout * nin
         self.woff = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        # int32 rows (as SpikeSum keeps them; effective weights fit), summed in int64
-        self.wflat = np.concatenate([np.ascontiguousarray(w.T, dtype=np.int32).reshape(-1)
-                                     for w, _, _, _ in layers])
         self.nin, self.nout = nin, nout
         self.exps = np.array([int(e) for _, e, _, _ in layers], np.int64)
         N = int(nout.sum())
@@ -482,11 +605,25 @@ class ChainRunner:
         self.u = np.zeros((batch, N), np.int64)
         self.v = np.zeros((batch, N), np.int64)
         self.buf = np.zeros((batch, N), np.int64)
-        # per-sample sums: int32 (twice the SIMD lanes) where no row's sum of |w| can
-        # leave int32, else int64
+        # Row sums in the narrowest type no output's sum of |w| can leave: int16 (32 SIMD
+        # lanes), int32 or int64.  The adds wrap modulo 2**bits, so a sum whose final value
+        # fits is exact in any order.  Each layer's rows (w.T, one row per input) are
+        # padded with zeros to whole 512-bit vectors (npad outputs).
         bound = max(int(np.abs(np.asarray(w, np.int64)).sum(axis=1).max(initial=0))
                     for w, _, _, _ in layers)
-        self.scratch = np.zeros((batch, N), np.int32 if bound < (1 << 31) else np.int64)
+        sdt = np.int16 if bound < (1 << 15) else np.int32 if bound < (1 << 31) else np.int64
+        self.lanes = VEC_BYTES // np.dtype(sdt).itemsize
+        self.npad = -(-nout // self.lanes) * self.lanes
+        self.aoff = np.concatenate([[0], np.cumsum(self.npad)[:-1]]).astype(np.int64)
+        self.wpoff = np.concatenate([[0], np.cumsum(nin * self.npad)[:-1]]).astype(np.int64)
+        rows = []
+        for (w, _, _, _), n_pad in zip(layers, self.npad):
+            r = np.zeros((w.shape[1], int(n_pad)), sdt)
+            r[:, :w.shape[0]] = np.asarray(w, np.int64).T
+            rows.append(r.reshape(-1))
+        self.wpad = np.concatenate(rows)
+        self.prm = np.append(self.prm, self.lanes).astype(np.int64)
+        self.scratch = np.zeros((batch, int(self.npad.sum())), sdt)
         self.counts = np.zeros((2, len(layers), batch), np.int64)
         self.threads = threads if threads is not None else _FixedThreads(batch)
         # batches: chunks of samples with a BLAS product per dense step (exact in float32
@@ -498,7 +635,7 @@ class ChainRunner:
             self.chunk = min(self.CHUNK_MAX, -(-batch // n))
             self.wfloat = np.concatenate([np.ascontiguousarray(w.T, dtype=fdt).reshape(-1)
                                           for w, _, _, _ in layers])
-            self.accs = np.zeros((-(-batch // self.chunk), int(nout.max())),
+            self.accs = np.zeros((-(-batch // self.chunk), int(self.npad.max())),
                                  self.scratch.dtype)
         #: run the chunked loop (True) or one sample per thread (False); both keep the
         #: state in the same arrays, so a run may switch between blocks of steps
@@ -515,14 +652,16 @@ class ChainRunner:
                          np.int64)
         if self.use_chunks:
             _chunks[self.threads.parallel](
-                x, t0, t1, self.wflat, self.wfloat, self.woff, self.nin, self.nout, self.noff,
+                x, t0, t1, self.wpad, self.wpoff, self.npad, self.wfloat, self.woff, self.nin,
+                self.nout, self.noff,
                 self.exps, self.per, self.prm, self.u, self.v, self.buf,
                 dummy8 if rec_s is None else rec_s, dummy32 if rec_v is None else rec_v,
                 dummy32 if rec_u is None else rec_u, flags, self.counts, self.accs,
                 self.chunk, self.GEMM_RATIO)
             return
         _chains[self.threads.parallel](
-            x, t0, t1, self.wflat, self.woff, self.nin, self.nout, self.noff, self.exps,
+            x, t0, t1, self.wpad, self.wpoff, self.npad, self.aoff, self.nin, self.nout,
+            self.noff, self.exps,
             self.per, self.prm, self.u, self.v, self.buf,
             dummy8 if rec_s is None else rec_s, dummy32 if rec_v is None else rec_v,
             dummy32 if rec_u is None else rec_u, flags, self.counts, self.scratch)
