@@ -664,7 +664,11 @@ def _run_chain(layers, fast, inputs, B, T, record, threads, progress, result, co
     N = runner.N
     dtypes = {var: np.int8 if var == "spikes" else np.int32 for var in record}
     rows = T if spill_dir is None else runner.BLOCK
-    rec = {var: np.zeros((rows, B, N), dt) for var, dt in dtypes.items()}
+    # np.empty, not np.zeros: the kernels write every element of each row they record,
+    # and numpy backs large np.empty arrays with transparent huge pages (madvise) where
+    # the calloc behind np.zeros faults in 4 KiB pages (a 56 MB recording: ~20 ms of
+    # page faults against ~3 ms here)
+    rec = {var: np.empty((rows, B, N), dt) for var, dt in dtypes.items()}
     pos = {k: j for j, (k, *_rest) in enumerate(layers)}
     spans = {k: (int(runner.noff[j]), int(runner.nout[j])) for k, j in pos.items()}
     spill = {var: {k: _record_buffer((T, B, spans[k][1]), dt, spill_dir, f"{var}.{i}")
@@ -719,11 +723,16 @@ class _LoopProbe:
     batch (one sample per thread, or chunks with BLAS products for dense steps) by
     timing them: two :attr:`WINDOW`-step blocks at the start, one in each loop, then
     every :attr:`PERIOD` steps one block in the loop not in use, keeping the loop with
-    the lower time per step (activity can change during a run).  Both loops keep the
+    the lower time per step (activity can change during a run; chunks must win by
+    :attr:`MARGIN`, and a switch is confirmed by a second probe at once).  Both loops keep the
     state in the same arrays, so switching between blocks keeps every integer."""
 
     WINDOW = 16
     PERIOD = 1024
+    #: the chunks must be this much faster per step (est_chunks < MARGIN * est_rows):
+    #: the per-sample loop was the faster one at every input rate on the bench net
+    #: (docs/performance.md), so a near tie keeps it
+    MARGIN = 0.9
 
     def __init__(self, runner, steps: int):
         self.runner = runner
@@ -732,6 +741,8 @@ class _LoopProbe:
         self.next = 0
         self.probing = False
         self.switches = []  # (step, use_chunks) of every decision, for tests
+        self.current = False  # the loop between probes (per-sample rows first)
+        self.confirming = False
         self.steps = {False: 0, True: 0}  # steps run in each loop
 
     def block_end(self, t0: int, t1: int) -> int:
@@ -761,8 +772,14 @@ class _LoopProbe:
         if self.est[False] is None or self.est[True] is None:
             self.next = t1  # the other loop is timed next
             return
-        r.use_chunks = self.est[True] < self.est[False]
-        self.switches.append((t1, r.use_chunks))
+        want = self.est[True] < self.MARGIN * self.est[False]
+        if want != self.current and not self.confirming:
+            # confirm a switch with a second probe at once (one window is noisy)
+            self.confirming, r.use_chunks, self.next = True, self.current, t1
+            return
+        self.confirming = False
+        self.current = r.use_chunks = want
+        self.switches.append((t1, want))
         self.next = t1 + self.PERIOD
 
 

@@ -580,10 +580,15 @@ class ChainRunner:
     CHUNK_MIN_BATCH = 32
     #: at most this many samples per chunk (the product's rows)
     CHUNK_MAX = 128
-    #: a chunk's layer adds weight rows when ``nnz * ceil(n_out / 16) * GEMM_RATIO <
-    #: chunk * n_in * n_out``, else runs the BLAS product (fitted on the 100-100-10 bench
-    #: net, 2-core x86 VM: docs/performance.md)
-    GEMM_RATIO = 80
+    #: a chunk's layer adds weight rows when ``nnz * (vectors per row) * GEMM_RATIO <
+    #: chunk * n_in * n_out``, else runs the BLAS product (a row of ``n_out`` sums is
+    #: ``ceil(n_out / lanes)`` 512-bit vectors, 32 lanes in int16, 16 in int32; fitted on
+    #: a 1000-1000-100 net, where the product wins from ~80 % active inputs, 2-core x86
+    #: VM: docs/performance.md)
+    GEMM_RATIO = 20
+    #: the loop a run starts in when it is too short to time both (engine._LoopProbe):
+    #: the per-sample loop, the faster one on the bench net at every input rate
+    PREFER_CHUNKS = False
 
     def __init__(self, layers, batch: int, threads: "Threads" = None):
         nout = np.array([w.shape[0] for w, _, _, _ in layers], np.int64)
@@ -639,7 +644,7 @@ class ChainRunner:
                                  self.scratch.dtype)
         #: run the chunked loop (True) or one sample per thread (False); both keep the
         #: state in the same arrays, so a run may switch between blocks of steps
-        self.use_chunks = self.chunk is not None
+        self.use_chunks = self.chunk is not None and self.PREFER_CHUNKS
 
     def run(self, x: np.ndarray, t0: int, t1: int, rec_s, rec_v, rec_u,
             rec_base: int = 0) -> None:
@@ -811,7 +816,8 @@ class Threads:
     run starts parallel when at least 2 cores are free (:func:`free_cores`), and then,
     every :attr:`PERIOD` steps, times :attr:`WINDOW` steps parallel and ``WINDOW``
     steps serial and keeps the faster (the very first pair, which loads both kernels,
-    is not timed).  So a process that takes a core mid-run turns the threads off at
+    is not timed); a pair that would switch modes is confirmed by a second pair at
+    once, and the mode switches only when both agree.  So a process that takes a core mid-run turns the threads off at
     the next probe, and they come back when it ends; a wrong choice costs at most one
     period.  :meth:`tick` is called at the start of every step; :attr:`parallel` is
     read by the kernels.  As a context manager it sets numba's thread count to ``n``
@@ -831,6 +837,7 @@ class Threads:
         self.parallel = n >= 2 and free_cores() >= 2
         self.adaptive = n >= 2 and steps >= 6 * self.WINDOW
         self._next, self._stage, self._warm, self._t0, self._dp = 0, 0, True, 0.0, 0.0
+        self._mode, self._confirm = self.parallel, False  # the mode between probes
         self.probes = []  # (step, seconds parallel, seconds serial) of each timed probe
         self._limits = None
         self._saved_n = None
@@ -857,7 +864,17 @@ class Threads:
                 self.tick(t)
                 return
             self.probes.append((t, self._dp, ds))
-            self.parallel = self._dp < ds
+            choice = self._dp < ds
+            if choice != self._mode and not self._confirm:
+                # a switch must be confirmed by a second pair at once: one 32-step window
+                # is noisy (a first touch of the recording's pages, a scheduler tick), and
+                # a wrong choice would hold for a whole period (a batch run fell from
+                # 9.3M to 1.9M sample-steps/s on one such probe)
+                self._confirm, self.parallel, self._next = True, self._mode, t
+                self.tick(t)
+                return
+            self._confirm = False
+            self._mode = self.parallel = choice
             self._next = t + self.PERIOD
 
     def loaded(self) -> None:
