@@ -460,7 +460,7 @@ def test_chain_runner_wide_sums_and_exponents(wmax, batch, ratio, monkeypatch):
         spikes = []
         for i, (w, e, _, p) in enumerate(layers):
             st[i], s = lif_step(st[i], buf[i], p)
-            o = sum(sizes[1:i + 1])
+            o = int(runner.noff[i])  # populations padded to whole vectors
             np.testing.assert_array_equal(rec[0][t, :, o:o + sizes[i + 1]], s, f"step {t}")
             np.testing.assert_array_equal(rec[1][t, :, o:o + sizes[i + 1]], st[i].v)
             np.testing.assert_array_equal(rec[2][t, :, o:o + sizes[i + 1]], st[i].u)
