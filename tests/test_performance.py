@@ -509,3 +509,43 @@ def test_bench_times_whole_process_startup():
     st = bench.measure_startup(net, bench.bench_input(20, 30, 1)[0], repeats=1)
     assert 0 < st["python_seconds"] < st["seconds"] and st["steps"] == 30
     assert st["meets_target"] == (st["seconds"] <= bench.STARTUP_TARGET_S)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.int64])
+def test_register_row_sums_every_group_and_tail(dtype):
+    """The SIMD row sums (``fast._vec_row_sums``: inputs listed with vector.compress,
+    rows added in 512-bit registers, 1-8 vectors per pass, 4 or 2 rows per iteration)
+    against numpy: every group size and unroll tail, inputs not a multiple of 8, none
+    or all spiking, sums that wrap in the narrow type and are still exact mod 2**bits."""
+    if not numba_available():
+        pytest.skip("numba not installed")
+    import numba
+
+    from neurohw.emulate import fast
+
+    @numba.njit
+    def sums(src, wpad, w0, stride, acc, a0, lanes):
+        idx = np.zeros(src.shape[0] + 8, np.int64)
+        fast._vec_row_sums(src, src.shape[0], idx, wpad, w0, stride, acc, a0, lanes)
+
+    rng = np.random.default_rng(int(np.dtype(dtype).itemsize))
+    lanes = fast.VEC_BYTES // np.dtype(dtype).itemsize
+    info = np.iinfo(dtype)
+    for nin in (1, 7, 8, 9, 31, 64, 133):
+        for nv in (1, 2, 3, 4, 5, 7, 8, 9, 12, 17):
+            stride = nv * lanes
+            w = rng.integers(info.min, info.max, (nin, stride), dtype=np.int64, endpoint=True)
+            w0 = int(rng.integers(0, 5))
+            wpad = np.concatenate([np.zeros(w0, dtype), w.astype(dtype).reshape(-1)])
+            for rate in (0.0, 0.3, 1.0):
+                src = (rng.random(nin) < rate).astype(np.int8) * rng.integers(1, 5, nin,
+                                                                             dtype=np.int8)
+                a0 = int(rng.integers(0, 3))
+                acc = np.full(a0 + stride + 3, 7, dtype)
+                sums(src, wpad, w0, stride, acc, a0, lanes)
+                want = (src != 0).astype(np.int64) @ w  # modulo 2**64 (numpy wraps)
+                if info.bits < 64:  # wrapped to the narrow type
+                    want = ((want - info.min) % (1 << info.bits) + info.min).astype(dtype)
+                np.testing.assert_array_equal(acc[a0:a0 + stride], want,
+                                              f"nin {nin} vectors {nv} rate {rate}")
+                assert (acc[:a0] == 7).all() and (acc[a0 + stride:] == 7).all()

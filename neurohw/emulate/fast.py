@@ -268,6 +268,9 @@ if _nb is not None:
         # order, into idx[0:k]; returns k.  Eight inputs at a time: a compare gives the
         # mask, LLVM's vector.compress packs the selected offsets (vpcompressq), and all
         # eight lanes are stored at idx[k] (idx needs 8 spare entries).
+        if not (isinstance(src, _nbt.Array) and src.ndim == 1 and src.layout == "C"
+                and src.dtype in (_nbt.int8, _nbt.uint8)):
+            return None  # the loads below read 8 contiguous bytes
         sig = _nbt.int64(src, n, stride, w0, idx)
 
         def codegen(context, builder, sig, args):
@@ -692,6 +695,8 @@ class ChainRunner:
         """Steps ``t0 .. t1-1`` on input ``x`` (int8 ``(B, T, n_in)``, C order); records
         step ``t`` into row ``t - rec_base`` of the ``(rows, B, N)`` arrays given (None:
         not recorded; ``rec_base = t0`` records a block into arrays of ``t1 - t0`` rows)."""
+        if x.dtype != np.int8 or not x.flags.c_contiguous:  # spikes: any nonzero is one
+            x = np.ascontiguousarray(x != 0, dtype=np.int8)
         dummy8 = np.zeros((1, 1, 1), np.int8)
         dummy32 = np.zeros((1, 1, 1), np.int32)
         flags = np.array([rec_s is not None, rec_v is not None, rec_u is not None, rec_base],
