@@ -964,13 +964,9 @@ class Threads:
             _nb.set_num_threads(self.n)
         if not self.limit_blas:
             return self
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-            return self
         # the per-step BLAS products are small; BLAS's own spinning threads beside
         # numba's (or another process) made runs several times slower
-        self._limits = threadpool_limits(1, user_api="blas")
+        self._limits = _blas_limit_one()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -982,6 +978,27 @@ class Threads:
             self._saved_n = None
 
 
+_controller = [None, -1]  # threadpoolctl.ThreadpoolController, len(sys.modules) when made
+
+
+def _blas_limit_one():
+    """BLAS limited to one thread (threadpoolctl's limiter, with
+    ``restore_original_limits()``), or None without threadpoolctl.
+
+    Finding the BLAS libraries reads ``/proc/self/maps`` (~1 ms, more than a short
+    single-sample run takes), so the controller is kept and made again only when
+    modules were imported since (a new extension may have brought a BLAS)."""
+    import sys
+
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return None
+    if _controller[0] is None or _controller[1] != len(sys.modules):
+        _controller[0], _controller[1] = ThreadpoolController(), len(sys.modules)
+    return _controller[0].limit(limits=1, user_api="blas")
+
+
 def blas_single_thread(batch: int):
     """A context manager limiting BLAS to one thread while the parallel kernels run
     (threadpoolctl, when installed); a no-op for small batches or without it."""
@@ -989,8 +1006,5 @@ def blas_single_thread(batch: int):
 
     if batch < PARALLEL_MIN_BATCH:
         return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    lim = _blas_limit_one()
+    return contextlib.nullcontext() if lim is None else lim
