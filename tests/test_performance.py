@@ -549,3 +549,31 @@ def test_register_row_sums_every_group_and_tail(dtype):
                 np.testing.assert_array_equal(acc[a0:a0 + stride], want,
                                               f"nin {nin} vectors {nv} rate {rate}")
                 assert (acc[:a0] == 7).all() and (acc[a0 + stride:] == 7).all()
+
+
+@pytest.mark.parametrize("wmax,n_in", [(100, 300), (100, 2000), (3000, 50), (3000, 3000),
+                                       (2**20, 40), (2**30, 7)])
+def test_spike_sum_narrow_weights_and_sums(wmax, n_in):
+    """SpikeSum stores the weights in the narrowest type that holds them (int8/int16/
+    int32) and sums in the narrowest type the bound allows (int16/int32/int64),
+    sign-extending each row after the load: equal to the exact numpy sums for bool,
+    int8 and strided spikes."""
+    if not numba_available():
+        pytest.skip("numba not installed")
+    from neurohw.emulate import fast
+
+    rng = np.random.default_rng(wmax % 97 + n_in)
+    n_out = 45
+    wt = rng.integers(-wmax, wmax, (n_in, n_out), dtype=np.int64, endpoint=True)
+    bound = int(np.abs(wt).sum(axis=0).max())
+    ss = fast.SpikeSum(wt, 9, bound < 2**31)
+    assert ss.scratch.dtype == (np.int16 if bound < 2**15 else np.int32 if bound < 2**31
+                                else np.int64)
+    assert ss.wpad.dtype.itemsize <= ss.scratch.dtype.itemsize
+    assert ss.wpad.dtype == (np.int8 if wmax < 2**7 else np.int16 if wmax < 2**15 else
+                             np.int32 if ss.scratch.dtype != np.int16 else np.int16)
+    big = rng.random((9, 2 * n_in)) < 0.4
+    for s in (big[:, :n_in].copy(), big[:, ::2], big[:, :n_in].astype(np.int8),
+              np.zeros((9, n_in), bool), np.ones((9, n_in), bool)):
+        got = ss(s)
+        np.testing.assert_array_equal(got, (s != 0).astype(np.int64) @ wt)

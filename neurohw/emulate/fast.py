@@ -207,17 +207,6 @@ if _nb is not None:
             counts[0, b] += cw
             counts[1, b] += cc
 
-    def _sum_body(s, wt, out):
-        B, n_in = s.shape
-        n_out = wt.shape[1]
-        for b in _nb.prange(B):
-            for i in range(n_out):
-                out[b, i] = 0
-            for j in range(n_in):
-                if s[b, j]:
-                    for i in range(n_out):
-                        out[b, i] += wt[j, i]
-
     def _variant(fn, parallel: bool):
         """A copy of ``fn`` named ``NAME_serial`` / ``NAME_parallel``.  numba's on-disk
         cache names its files after the function's qualified name and keys them by
@@ -239,7 +228,6 @@ if _nb is not None:
     _kernels_uniform = tuple(_jit(parallel=p)(_variant(_lif_body_uniform, p))
                              for p in (False, True))
     _kernels_ext = tuple(_jit(parallel=p)(_variant(_lif_body_ext, p)) for p in (False, True))
-    _sums = tuple(_jit(parallel=p)(_variant(_sum_body, p)) for p in (False, True))
 
     # ---- weight-row sums held in SIMD registers -------------------------------------
     # numba's loops keep a row sum in memory (load, add, store per spiking input), and
@@ -315,20 +303,27 @@ if _nb is not None:
     @_intrinsic
     def _vrows(typingctx, w, off, idx, k, acc, a0, nvec):
         # acc[a0 : a0 + nvec*lanes] = sum over m < k of w[idx[m] + off : ... + nvec*lanes]
-        # for nvec in 1..8 (a switch over eight loops, one per vector count).  Rows are
+        # for nvec in 1..8 (a switch over eight loops, one per vector count); lanes per
+        # 512 bits of acc's type, w's type no wider than acc's.  Rows are
         # added ``unroll`` at a time into as many accumulator sets (summed at the end):
         # independent adds and less loop overhead per row (1.25 -> 0.73 ns per
         # 100-output int16 row measured, four sets of four vectors).
+        if w.dtype.bitwidth > acc.dtype.bitwidth:
+            return None
         sig = _nbt.void(w, off, idx, k, acc, a0, nvec)
 
         def codegen(context, builder, sig, args):
             wa = context.make_array(sig.args[0])(context, builder, args[0])
             ia = context.make_array(sig.args[2])(context, builder, args[2])
             oa = context.make_array(sig.args[4])(context, builder, args[4])
-            ety = context.get_value_type(sig.args[0].dtype)
+            # the sums in acc's type (512-bit vectors); the weights may be stored
+            # narrower (fewer bytes to load) and are sign-extended after the load
+            ety = context.get_value_type(sig.args[4].dtype)
+            wty = context.get_value_type(sig.args[0].dtype)
             lanes = VEC_BYTES * 8 // ety.width
             vty = _ir.VectorType(ety, lanes)
             vptr = vty.as_pointer()
+            wvptr = _ir.VectorType(wty, lanes).as_pointer()
             i64 = _ir.IntType(64)
 
             def as64(j):
@@ -346,7 +341,9 @@ if _nb is not None:
                     base = builder.add(builder.load(builder.gep(ia.data, [m])), off_)
                     for q in range(nvec):
                         p = builder.gep(wa.data, [builder.add(base, _ir.Constant(i64, q * lanes))])
-                        row = builder.load(builder.bitcast(p, vptr), align=al)
+                        row = builder.load(builder.bitcast(p, wvptr), align=wty.width // 8)
+                        if wty.width < ety.width:
+                            row = builder.sext(row, vty)
                         builder.store(builder.add(builder.load(accs[q]), row), accs[q])
 
                 whole = builder.sdiv(k_, _ir.Constant(i64, unroll))
@@ -429,6 +426,21 @@ if _nb is not None:
             u[b, i] = uu
             s[i] = sp
         return cw, cc
+
+    def _sum_body(s, wpad, npad, lanes, scratch, out):
+        # out[b, :n_out] = the sum of the padded rows wpad[j*npad:][:n_out] of the inputs
+        # j with s[b, j] != 0 (s: C-contiguous int8), summed in registers in scratch's
+        # type (_vec_row_sums), then widened into out (int32 or int64)
+        B, n_in = s.shape
+        n_out = out.shape[1]
+        for b in _nb.prange(B):
+            idx = np.empty(n_in + 8, np.int64)  # only idx[:k] is read, after it is written
+            acc = scratch[b]
+            _vec_row_sums(s[b], n_in, idx, wpad, 0, npad, acc, 0, lanes)
+            for i in range(np.uint64(n_out)):
+                out[b, i] = acc[i]
+
+    _sums = tuple(_jit(parallel=p)(_variant(_sum_body, p)) for p in (False, True))
 
     @_jit(inline="always")
     def _send_rows(buf, b, o, acc, ao, n, e):
@@ -729,30 +741,55 @@ class ChainRunner:
 class SpikeSum:
     """``a[b] = sum of the rows wt[j] with s[b, j] != 0``: a Dense over binary spikes.
 
-    ``wt`` is the effective weight matrix transposed, int32 ``(n_in, n_out)``;
+    ``wt`` is the effective weight matrix transposed, integer ``(n_in, n_out)``;
     calling with 0/1 spikes ``s`` ``(B, n_in)`` (bool or int8, any strides)
     returns the sums ``(B, n_out)``, exact (plain integer sums), in work
     proportional to the number of spikes, as a chip does.  With ``small``
     (the caller has proven ``sum |w| < 2**31`` per row) the sums are int32,
     else int64.  The returned array is this object's buffer, overwritten by
-    the next call.
+    the next call.  The rows are added in SIMD registers (``_vec_row_sums``) in
+    int16 where every output's ``sum |w| < 2**15`` (exact: the adds wrap modulo
+    ``2**16`` and the final sum fits), else int32 / int64.
     """
 
     def __init__(self, wt: np.ndarray, batch: int, small: bool, threads: "Threads" = None):
-        self.wt = np.ascontiguousarray(wt, dtype=np.int32)
-        self.out = np.empty((batch, self.wt.shape[1]), np.int32 if small else np.int64)
+        wt = np.asarray(wt)
+        n_in, n_out = wt.shape
+        bound = int(np.abs(wt.astype(np.int64)).sum(axis=0).max(initial=0))
+        sdt = np.int16 if bound < (1 << 15) else np.int32 if bound < (1 << 31) else np.int64
+        self.lanes = VEC_BYTES // np.dtype(sdt).itemsize
+        self.npad = max(1, -(-n_out // self.lanes)) * self.lanes
+        wmax = int(np.abs(wt.astype(np.int64)).max(initial=0))
+        wdt = np.int8 if wmax < (1 << 7) else np.int16 if wmax < (1 << 15) else np.int32
+        if np.dtype(wdt).itemsize > np.dtype(sdt).itemsize:  # (bound >= wmax)
+            wdt = sdt
+        # weights stored in the narrowest type that holds them (the rows are
+        # sign-extended to the sums' type after the load): a big layer's rows are read
+        # from memory each step, so bytes count
+        self.wpad = np.zeros((n_in, self.npad), wdt)
+        self.wpad[:, :n_out] = wt
+        self.wpad = self.wpad.reshape(-1)
+        self.scratch = np.empty((batch, self.npad), sdt)
+        self.out = np.empty((batch, n_out), np.int32 if small else np.int64)
         self.threads = threads if threads is not None else _FixedThreads(batch)
 
     def __call__(self, s: np.ndarray) -> np.ndarray:
-        _sums[self.threads.parallel](s, self.wt, self.out)
-        return self.out
+        if s.dtype == np.bool_ and s.flags.c_contiguous:
+            s = s.view(np.int8)
+        elif s.dtype != np.int8 or not s.flags.c_contiguous:
+            s = np.ascontiguousarray(s != 0, dtype=np.int8)
+        out = self.out[:s.shape[0]]
+        _sums[self.threads.parallel](s, self.wpad, self.npad, self.lanes, self.scratch, out)
+        return out
 
 
 def prefer_spike_sum(nnz: int, batch: int, n_in: int, n_out: int) -> bool:
-    """Cost model in ns, fitted on a 2-core x86 VM (docs/performance.md): sparse row
-    sums cost ~5 ns per spike plus ~0.15 ns per added weight; a float32 BLAS product
-    ~0.03 ns per multiply-add, ~0.05 ns per converted element and ~2 us per call."""
-    sparse = nnz * (5.0 + 0.15 * n_out)
+    """Cost model in ns, fitted on a 2-core x86 VM (docs/performance.md): the register
+    row sums (:class:`SpikeSum`) cost ~0.1 ns per input listed, ~3 ns per spike and
+    ~0.04 ns per added weight (0.013-0.075 measured, the high end where the rows come
+    from memory); a float32 BLAS product ~0.03 ns per multiply-add, ~0.05 ns per
+    converted element and ~2 us per call."""
+    sparse = 0.1 * batch * n_in + nnz * (3.0 + 0.04 * n_out)
     blas = 0.03 * batch * n_in * n_out + 0.05 * batch * (n_in + n_out) + 2000.0
     return sparse < blas
 
