@@ -673,9 +673,15 @@ class ChainRunner:
         self.npad = -(-nout // self.lanes) * self.lanes
         self.aoff = np.concatenate([[0], np.cumsum(self.npad)[:-1]]).astype(np.int64)
         self.wpoff = np.concatenate([[0], np.cumsum(nin * self.npad)[:-1]]).astype(np.int64)
+        # weights in the narrowest type holding them, no wider than the sums (the rows
+        # are sign-extended after the load: fewer bytes per row)
+        wmax = max(int(np.abs(np.asarray(w, np.int64)).max(initial=0)) for w, _, _, _ in layers)
+        wdt = np.int8 if wmax < (1 << 7) else np.int16 if wmax < (1 << 15) else np.int32
+        if np.dtype(wdt).itemsize > np.dtype(sdt).itemsize:
+            wdt = sdt
         rows = []
         for (w, _, _, _), n_pad in zip(layers, self.npad):
-            r = np.zeros((w.shape[1], int(n_pad)), sdt)
+            r = np.zeros((w.shape[1], int(n_pad)), wdt)
             r[:, :w.shape[0]] = np.asarray(w, np.int64).T
             rows.append(r.reshape(-1))
         self.wpad = np.concatenate(rows)
