@@ -613,6 +613,12 @@ class ChainRunner:
     population's :class:`.steps.LIFParams`.  The integers are those of
     :func:`.steps.lif_step`, :func:`.steps.dense_accumulate`, :func:`.steps.apply_exp`
     and :func:`.steps.wrap32` in the engine's order (tests compare both engines).
+
+    Layout: population ``l`` occupies neurons ``noff[l] .. noff[l] + nout[l]`` of the
+    state and of the recording rows (``N`` wide), padded with idle neurons to a multiple
+    of :attr:`LIF_PAD`.  The weight-row sums run in 512-bit SIMD registers
+    (:func:`_vec_row_sums`) in int16, int32 or int64 as the largest ``sum |w|`` of an
+    output allows (exact: the adds wrap modulo ``2**bits`` and the final sum fits).
     """
 
     BLOCK = 128
