@@ -127,7 +127,7 @@ def test_switching_chain_loops_keeps_every_integer(monkeypatch):
     made = []
 
     class Probe(engine._LoopProbe):
-        WINDOW, PERIOD = 3, 5
+        WINDOW, PERIOD, MIN_VECTORS = 3, 5, 0
 
         def __init__(self, *a, **kw):
             super().__init__(*a, **kw)
@@ -228,6 +228,7 @@ def test_write_run_equals_savez(level, tmp_path, monkeypatch):
             np.testing.assert_array_equal(d[k], v)
     with zipfile.ZipFile(path) as z:
         kinds = {i.filename: i.compress_type for i in z.infolist()}
+        assert z.testzip() is None  # every member's CRC
     deflated = zipfile.ZIP_STORED if level == 0 else zipfile.ZIP_DEFLATED
     # v and u are stored (they barely compress); spikes and others are deflated
     assert kinds == {"a.spikes.npy": deflated, "a.v.npy": zipfile.ZIP_STORED,

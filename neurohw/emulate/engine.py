@@ -733,10 +733,16 @@ class _LoopProbe:
     #: the per-sample loop was the faster one at every input rate on the bench net
     #: (docs/performance.md), so a near tie keeps it
     MARGIN = 0.9
+    #: probe only chains with a layer this many 512-bit vectors wide (its row of sums):
+    #: the products won only on wide layers (63 int32 vectors, >80 % active), never on
+    #: the bench net (4 and 1); not probing saves loading the chunk kernel (~0.14 s of
+    #: a whole `neurohw emulate` process) and the probe blocks
+    MIN_VECTORS = 16
 
     def __init__(self, runner, steps: int):
         self.runner = runner
-        self.active = runner.chunk is not None and steps >= 8 * self.WINDOW
+        self.active = (runner.chunk is not None and steps >= 8 * self.WINDOW
+                       and runner.max_vectors >= self.MIN_VECTORS)
         self.est = {False: None, True: None}  # seconds per step of each loop
         self.next = 0
         self.probing = False

@@ -693,6 +693,8 @@ class ChainRunner:
         self.wpad = np.concatenate(rows)
         self.prm = np.append(self.prm, self.lanes).astype(np.int64)
         self.scratch = np.zeros((batch, int(self.npad.sum())), sdt)
+        #: the widest layer's row of sums, in 512-bit vectors
+        self.max_vectors = int((self.npad // self.lanes).max(initial=0))
         self.counts = np.zeros((2, len(layers), batch), np.int64)
         self.threads = threads if threads is not None else _FixedThreads(batch)
         # batches: chunks of samples with a BLAS product per dense step (exact in float32

@@ -4,16 +4,21 @@ A run file is an ordinary ``.npz`` (``np.load`` reads it) with one member per
 recorded array, ``NAME.spikes`` / ``NAME.v`` / ``NAME.u`` / ``NAME.trace``, each
 ``(B, T, n)`` (the emulator-output contract).  :func:`write_run` writes every
 member as a zip entry compressed with DEFLATE (level 1 by default: spike rasters
-are mostly zeros and shrink 10-50x, at about the speed of the disk), streaming
-it one block of samples at a time, so writing never copies a whole array: with
+are mostly zeros and shrink 5-50x; blocks are deflated on worker threads into one
+standard stream, see :class:`_ParallelDeflate`), streaming it one block of samples
+at a time, so writing never copies a whole array: with
 recording buffers spilled to disk (:func:`neurohw.emulate.run` with
 ``spill_dir``) a run of any length is recorded and written in bounded memory.
 """
 
 from __future__ import annotations
 
+import collections
 import mmap
+import os
 import zipfile
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Mapping, Union
 
 import numpy as np
@@ -25,12 +30,47 @@ SPILL_BYTES = 256 << 20
 ``neurohw emulate`` instead of being kept in memory."""
 
 _BLOCK_BYTES = 16 << 20  # bytes per write: bounds the copy of a strided block
+_ZLIB_COMPRESSOR = type(zlib.compressobj())
 
 
 #: members whose names end so are stored uncompressed by default: membrane voltages
 #: and currents are dense 24-bit integers that DEFLATE shrinks by only ~35 % at ~30
 #: MB/s (9 s for 307 MB), where spike rasters shrink 6-10x at ~80 MB/s
 STORED_SUFFIXES = (".v", ".u")
+
+
+class _ParallelDeflate:
+    """A compressor for one zip member (``compress`` / ``flush``, as zipfile calls a
+    ``zlib`` compressor) that deflates the blocks it is given on worker threads (zlib
+    releases the GIL).  Each block is deflated on its own and ended with
+    ``Z_SYNC_FLUSH``, i.e. non-final blocks ending on a byte boundary, so the blocks
+    concatenated in order form one valid raw-DEFLATE stream (as ``pigz`` does);
+    :meth:`flush` appends an empty final block.  Spike rasters use zlib's ``Z_RLE``
+    strategy: on a 77 MB raster at level 1 it ran 218 MB/s and shrank it 7.5x,
+    against 175 MB/s and 5.6x for the default strategy.  At most ``2 * workers``
+    blocks are in flight."""
+
+    def __init__(self, level: int, pool: ThreadPoolExecutor, workers: int, rle: bool):
+        self.level, self.pool, self.ahead = level, pool, 2 * workers
+        self.strategy = zlib.Z_RLE if rle else zlib.Z_DEFAULT_STRATEGY
+        self.pending = collections.deque()
+
+    def _deflate(self, data) -> bytes:
+        c = zlib.compressobj(self.level, zlib.DEFLATED, -15, 8, self.strategy)
+        return c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+
+    def compress(self, data) -> bytes:
+        self.pending.append(self.pool.submit(self._deflate, data))
+        out = []
+        while self.pending and (len(self.pending) > self.ahead or self.pending[0].done()):
+            out.append(self.pending.popleft().result())
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        out = [f.result() for f in self.pending]
+        self.pending.clear()
+        out.append(zlib.compressobj(self.level, zlib.DEFLATED, -15).flush())  # final block
+        return b"".join(out)
 
 
 def write_run(dest: Union[str, IO[bytes]], arrays: Mapping[str, np.ndarray],
@@ -48,7 +88,12 @@ def write_run(dest: Union[str, IO[bytes]], arrays: Mapping[str, np.ndarray],
     """
     method = zipfile.ZIP_STORED if compresslevel == 0 else zipfile.ZIP_DEFLATED
     kw = {} if compresslevel == 0 else {"compresslevel": int(compresslevel)}
-    with zipfile.ZipFile(dest, mode="w", compression=method, allowZip64=True, **kw) as zf:
+    try:
+        workers = max(1, min(4, len(os.sched_getaffinity(0))))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        workers = max(1, min(4, os.cpu_count() or 1))
+    with zipfile.ZipFile(dest, mode="w", compression=method, allowZip64=True, **kw) as zf, \
+            ThreadPoolExecutor(workers) as pool:
         for name, arr in arrays.items():
             arr = np.asanyarray(arr)
             if arr.dtype.hasobject:
@@ -58,6 +103,11 @@ def write_run(dest: Union[str, IO[bytes]], arrays: Mapping[str, np.ndarray],
                 member = zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0))
                 member.compress_type = zipfile.ZIP_STORED
             with zf.open(member, mode="w", force_zip64=True) as f:
+                if isinstance(getattr(f, "_compressor", None), _ZLIB_COMPRESSOR):
+                    # deflate on worker threads (CPython's zipfile keeps its zlib
+                    # compressor here; elsewhere the member is written the plain way)
+                    f._compressor = _ParallelDeflate(int(compresslevel), pool, workers,
+                                                     rle=name.endswith(".spikes"))
                 header = {"descr": np.lib.format.dtype_to_descr(arr.dtype),
                           "fortran_order": False, "shape": arr.shape}
                 try:
