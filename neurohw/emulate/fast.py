@@ -244,6 +244,10 @@ if _nb is not None:
     from llvmlite import ir as _ir
 
     VEC_BYTES = 64  # the vector width the rows are padded to (512 bits)
+    #: LLVM's vector.compress intrinsic exists from LLVM 19 (numba's llvmlite >= 0.45);
+    #: before, _vlist stores lane by lane (same result).  A list, so tests can force it.
+    VECTOR_COMPRESS = [__import__("llvmlite.binding", fromlist=["x"]).llvm_version_info
+                       >= (19,)]
 
     def _splat(builder, vty, x):
         v = builder.insert_element(_ir.Constant(vty, _ir.Undefined), x,
@@ -275,9 +279,11 @@ if _nb is not None:
                 return context.cast(builder, args[j], sig.args[j], _nbt.int64)
 
             n_, st_, w0_ = as64(1), as64(2), as64(3)
-            comp = _cg.get_or_insert_function(
-                builder.module, _ir.FunctionType(v8, [v8, m8, v8]),
-                "llvm.experimental.vector.compress.v8i64")
+            compress = VECTOR_COMPRESS[0]
+            if compress:
+                comp = _cg.get_or_insert_function(
+                    builder.module, _ir.FunctionType(v8, [v8, m8, v8]),
+                    "llvm.experimental.vector.compress.v8i64")
             pop = _cg.get_or_insert_function(builder.module, _ir.FunctionType(i8, [i8]),
                                              "llvm.ctpop.i8")
             sst = _splat(builder, v8, st_)
@@ -291,9 +297,17 @@ if _nb is not None:
                                                              align=1), _ir.Constant(b8, [0] * 8))
                 o = builder.load(offs)
                 kk = builder.load(k)
-                c = builder.call(comp, [o, m, _ir.Constant(v8, _ir.Undefined)])
-                builder.store(c, builder.bitcast(builder.gep(ia.data, [kk]), v8.as_pointer()),
-                              align=8)
+                if compress:
+                    c = builder.call(comp, [o, m, _ir.Constant(v8, _ir.Undefined)])
+                    builder.store(c, builder.bitcast(builder.gep(ia.data, [kk]),
+                                                     v8.as_pointer()), align=8)
+                else:  # LLVM before 19: each lane stored in turn, k advanced by its bit
+                    pos = kk
+                    for lane in range(8):
+                        li = _ir.Constant(_ir.IntType(32), lane)
+                        builder.store(builder.extract_element(o, li),
+                                      builder.gep(ia.data, [pos]))
+                        pos = builder.add(pos, builder.zext(builder.extract_element(m, li), i64))
                 cnt = builder.zext(builder.call(pop, [builder.bitcast(m, i8)]), i64)
                 builder.store(builder.add(kk, cnt), k)
                 builder.store(builder.add(o, step), offs)
