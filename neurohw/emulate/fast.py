@@ -936,9 +936,10 @@ class Threads:
     every :attr:`PERIOD` steps, times :attr:`WINDOW` steps parallel and ``WINDOW``
     steps serial and keeps the faster (the very first pair, which loads both kernels,
     is not timed); a pair that would switch modes is confirmed by a second pair at
-    once, and the mode switches only when both agree.  So a process that takes a core mid-run turns the threads off at
-    the next probe, and they come back when it ends; a wrong choice costs at most one
-    period.  :meth:`tick` is called at the start of every step; :attr:`parallel` is
+    once, and the mode switches only when both agree.  So a process that takes a core
+    mid-run turns the threads off at the next probes, and they come back when it ends;
+    a wrong choice costs at most one period.  "Serial" chain loops run their parallel
+    compilation on one thread (:meth:`ChainRunner.run`).  :meth:`tick` is called at the start of every step; :attr:`parallel` is
     read by the kernels.  As a context manager it sets numba's thread count to ``n``
     and holds BLAS to one thread (threadpoolctl) for the run, restoring both after.
     """
