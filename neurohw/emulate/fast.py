@@ -946,6 +946,11 @@ class Threads:
 
     WINDOW = 32
     PERIOD = 2048
+    #: steps to the next probe after choosing serial: a serial choice can be transient
+    #: (right after another program's burst, the scheduler left both threads on one
+    #: core for ~0.1 s while the other idled: the first run after Lava's ran at the
+    #: serial speed, 4.6 M against 10.4 M sample-steps/s), so it is re-checked sooner
+    SERIAL_PERIOD = 256
 
     def __init__(self, batch: int, steps: int, threads: int = None):
         n = 1
@@ -995,7 +1000,7 @@ class Threads:
                 return
             self._confirm = False
             self._mode = self.parallel = choice
-            self._next = t + self.PERIOD
+            self._next = t + (self.PERIOD if choice else self.SERIAL_PERIOD)
 
     def loaded(self) -> None:
         """Both kernels are already loaded (the caller ran each once): the first probe
