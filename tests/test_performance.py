@@ -69,7 +69,7 @@ def _force_thread_probes(monkeypatch):
     made = []
 
     class Probing(fast.Threads):
-        WINDOW, PERIOD = 3, 7
+        WINDOW, PERIOD, SERIAL_PERIOD = 3, 7, 7
 
         def __init__(self, *a, **kw):
             super().__init__(*a, **kw)
