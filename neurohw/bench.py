@@ -655,13 +655,12 @@ def run_bench(config: Optional[BenchConfig] = None, progress: bool = False,
     cases.append(_case("single", desc, 110, cfg.steps, 1, emu_s, emu1, lava1,
                        lava1 and lava1["steps_per_s"], check1))
 
-    emu_s = emu_sb
     check2 = None
     if not cfg.skip_lava:
         # sample 0 of the batch is the single-sample input Lava ran in case 1
         check2 = _checks(emub, lruns, 0, cfg.steps)
         _check_row0_is_single(check2, emub, emu1, cfg.steps)
-    cases.append(_case("batch", desc, 110, cfg.steps, cfg.batch, emu_s, emub, lava1,
+    cases.append(_case("batch", desc, 110, cfg.steps, cfg.batch, emu_sb, emub, lava1,
                        lava1 and lava1["steps_per_s"], check2,
                        note="Lava runs one sample at a time: its sample-steps/s is its "
                             "single-sample steps/s from case 1 (not re-run per sample)"))

@@ -14,8 +14,8 @@ from neurohw.verify import compare, verify_against_lava
 pytestmark = pytest.mark.lava
 
 
-def _assert_matches_lava(net, x, record=("spikes", "v", "u")):
-    emu = run(net, x, record=record)
+def _assert_matches_lava(net, x, record=("spikes", "v", "u"), engine="auto"):
+    emu = run(net, x, record=record, engine=engine)
     lava = run_lava(net, x, record=record)
     for var in record:
         for p in net.populations:

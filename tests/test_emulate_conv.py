@@ -545,16 +545,10 @@ def _check_scatter_vs_lava(seed, steps, monkeypatch):
     n_in = int(np.prod(net.nodes["input"].shape))
     x = rng.integers(1, 2 ** max(bits, 1), size=(steps, n_in)) * (rng.random((steps, n_in)) < 0.3)
     calls = _force_scatter(monkeypatch, every=1 + seed % 2)
-    from neurohw.backends.lava import run_lava
+    from test_emulate import _assert_matches_lava
 
-    rec = ("spikes", "v", "u")
-    emu = run(net, x, record=rec, engine="numba")
+    emu = _assert_matches_lava(net, x, engine="numba")
     assert calls
-    lava = run_lava(net, x, record=rec)
-    for var in rec:
-        for p in net.populations:
-            np.testing.assert_array_equal(getattr(emu, var)[p][0], getattr(lava, var)[p],
-                                          err_msg=f"{p}.{var}")
     return emu
 
 

@@ -400,12 +400,7 @@ def test_fused_chain_equals_numpy_engine(seed, batch=None):
     assert calls == [1]
     for var in rec:
         assert list(getattr(a, var)) == list(getattr(b, var))
-        for p in net.populations:
-            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p],
-                                          err_msg=f"{p}.{var}")
-    for p in net.populations:
-        for e in ("u_wrap", "v_clip"):
-            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
+    _assert_same_run(net, a, b, rec)
 
 
 @pytest.mark.parametrize("wmax,batch,ratio", [

@@ -12,6 +12,7 @@ from neurohw.emulate.steps import LIFState, lif_step
 from neurohw.testing import random_network
 
 from test_per_neuron import per_neuron
+from test_performance import _assert_same_run
 
 WIDTHS = [
     dict(),
@@ -166,13 +167,7 @@ def _assert_engines_agree(net, x):
     rec = ("spikes", "v", "u")
     a = run(net, x, record=rec, engine="numpy", count_events=True)
     b = run(net, x, record=rec, engine="numba", count_events=True)
-    for var in rec:
-        for p in net.populations:
-            np.testing.assert_array_equal(getattr(a, var)[p], getattr(b, var)[p],
-                                          err_msg=f"{p}.{var}")
-    for p in net.populations:
-        for e in ("u_wrap", "v_clip"):
-            np.testing.assert_array_equal(a.events[p][e], b.events[p][e])
+    _assert_same_run(net, a, b, rec)
     return a
 
 

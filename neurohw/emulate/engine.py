@@ -678,12 +678,12 @@ def _run_chain(layers, fast, inputs, B, T, record, threads, progress, result, co
     with threads:
         probe = _LoopProbe(runner, T)
         if threads.adaptive or probe.active:  # load the kernels (zero steps) before timing
-            keep, keep_c = threads.parallel, runner.use_chunks
-            for mode in (False, True) if threads.adaptive else (threads.parallel,):
-                for chunks in (False, True) if probe.active else (keep_c,):
-                    threads.parallel, runner.use_chunks = mode, chunks
-                    runner.run(x, 0, 0, rec.get("spikes"), rec.get("v"), rec.get("u"))
-            threads.parallel, runner.use_chunks = keep, keep_c
+            # (serial and parallel run the same compiled loop: ChainRunner.run)
+            keep_c = runner.use_chunks
+            for chunks in (False, True) if probe.active else (keep_c,):
+                runner.use_chunks = chunks
+                runner.run(x, 0, 0, rec.get("spikes"), rec.get("v"), rec.get("u"))
+            runner.use_chunks = keep_c
             if threads.adaptive:
                 threads.loaded()
         t0 = 0

@@ -614,6 +614,35 @@ if _nb is not None:
     _chunk_kernel = _jit(parallel=True)(_variant(_chunk_body, True))
 
 
+def _row_layout(ws):
+    """Layout of weight matrices ``ws`` (each integer ``(n_out, n_in)``) for the register
+    row sums (:func:`_vec_row_sums`): ``(sum dtype, lanes, npad, rows, bound)``, bound
+    the largest ``sum |w|`` of an output.
+
+    The sums take the narrowest type no output's ``sum |w|`` can leave: int16 (32
+    lanes per 512-bit vector) below ``2**15``, int32 below ``2**31``, else int64.  The
+    adds wrap modulo ``2**bits``, so a sum whose final value fits is exact in any order.
+    ``rows[k]`` is ``ws[k].T`` (one row per input) padded with zeros to ``npad[k]``
+    outputs, whole vectors, in the narrowest type holding every weight (int8, int16,
+    int32), no wider than the sums: the rows are sign-extended after each load, and a
+    big layer's rows come from memory every step, so bytes count."""
+    ws = [np.asarray(w, np.int64) for w in ws]
+    bound = max((int(np.abs(w).sum(axis=1).max(initial=0)) for w in ws), default=0)
+    sdt = np.int16 if bound < (1 << 15) else np.int32 if bound < (1 << 31) else np.int64
+    wmax = max((int(np.abs(w).max(initial=0)) for w in ws), default=0)
+    wdt = np.int8 if wmax < (1 << 7) else np.int16 if wmax < (1 << 15) else np.int32
+    if np.dtype(wdt).itemsize > np.dtype(sdt).itemsize:  # (bound >= wmax)
+        wdt = sdt
+    lanes = VEC_BYTES // np.dtype(sdt).itemsize
+    npad = np.array([-(-w.shape[0] // lanes) * lanes for w in ws], np.int64)
+    rows = []
+    for w, n in zip(ws, npad):
+        r = np.zeros((w.shape[1], int(n)), wdt)
+        r[:, :w.shape[0]] = w.T
+        rows.append(r)
+    return sdt, lanes, npad, rows, bound
+
+
 class ChainRunner:
     """A whole chain ``Input -> (Dense -> LIF) x L`` run in one compiled loop per block of
     steps: no per-step Python or per-step thread fork/join.
@@ -677,35 +706,15 @@ class ChainRunner:
         for l, (n, m) in enumerate(zip(nout, pad)):
             self.per[3, int(self.noff[l] + n):int(self.noff[l] + m)] = idle
         self.per = np.ascontiguousarray(self.per)
-        p0 = layers[0][3]
-        self.prm = np.array([p0.act_shift, p0.half, p0.decay_bits], np.int64)
         self.u = np.zeros((batch, N), np.int64)
         self.v = np.zeros((batch, N), np.int64)
         self.buf = np.zeros((batch, N), np.int64)
-        # Row sums in the narrowest type no output's sum of |w| can leave: int16 (32 SIMD
-        # lanes), int32 or int64.  The adds wrap modulo 2**bits, so a sum whose final value
-        # fits is exact in any order.  Each layer's rows (w.T, one row per input) are
-        # padded with zeros to whole 512-bit vectors (npad outputs).
-        bound = max(int(np.abs(np.asarray(w, np.int64)).sum(axis=1).max(initial=0))
-                    for w, _, _, _ in layers)
-        sdt = np.int16 if bound < (1 << 15) else np.int32 if bound < (1 << 31) else np.int64
-        self.lanes = VEC_BYTES // np.dtype(sdt).itemsize
-        self.npad = -(-nout // self.lanes) * self.lanes
+        sdt, self.lanes, self.npad, rows, bound = _row_layout([w for w, _, _, _ in layers])
         self.aoff = np.concatenate([[0], np.cumsum(self.npad)[:-1]]).astype(np.int64)
         self.wpoff = np.concatenate([[0], np.cumsum(nin * self.npad)[:-1]]).astype(np.int64)
-        # weights in the narrowest type holding them, no wider than the sums (the rows
-        # are sign-extended after the load: fewer bytes per row)
-        wmax = max(int(np.abs(np.asarray(w, np.int64)).max(initial=0)) for w, _, _, _ in layers)
-        wdt = np.int8 if wmax < (1 << 7) else np.int16 if wmax < (1 << 15) else np.int32
-        if np.dtype(wdt).itemsize > np.dtype(sdt).itemsize:
-            wdt = sdt
-        rows = []
-        for (w, _, _, _), n_pad in zip(layers, self.npad):
-            r = np.zeros((w.shape[1], int(n_pad)), wdt)
-            r[:, :w.shape[0]] = np.asarray(w, np.int64).T
-            rows.append(r.reshape(-1))
-        self.wpad = np.concatenate(rows)
-        self.prm = np.append(self.prm, self.lanes).astype(np.int64)
+        self.wpad = np.concatenate([r.reshape(-1) for r in rows])
+        p0 = layers[0][3]
+        self.prm = np.array([p0.act_shift, p0.half, p0.decay_bits, self.lanes], np.int64)
         self.scratch = np.zeros((batch, int(self.npad.sum())), sdt)
         #: the widest layer's row of sums, in 512-bit vectors
         self.max_vectors = int((self.npad // self.lanes).max(initial=0))
@@ -782,23 +791,11 @@ class SpikeSum:
 
     def __init__(self, wt: np.ndarray, batch: int, small: bool, threads: "Threads" = None):
         wt = np.asarray(wt)
-        n_in, n_out = wt.shape
-        bound = int(np.abs(wt.astype(np.int64)).sum(axis=0).max(initial=0))
-        sdt = np.int16 if bound < (1 << 15) else np.int32 if bound < (1 << 31) else np.int64
-        self.lanes = VEC_BYTES // np.dtype(sdt).itemsize
-        self.npad = max(1, -(-n_out // self.lanes)) * self.lanes
-        wmax = int(np.abs(wt.astype(np.int64)).max(initial=0))
-        wdt = np.int8 if wmax < (1 << 7) else np.int16 if wmax < (1 << 15) else np.int32
-        if np.dtype(wdt).itemsize > np.dtype(sdt).itemsize:  # (bound >= wmax)
-            wdt = sdt
-        # weights stored in the narrowest type that holds them (the rows are
-        # sign-extended to the sums' type after the load): a big layer's rows are read
-        # from memory each step, so bytes count
-        self.wpad = np.zeros((n_in, self.npad), wdt)
-        self.wpad[:, :n_out] = wt
-        self.wpad = self.wpad.reshape(-1)
+        sdt, self.lanes, npad, rows, _ = _row_layout([wt.T])
+        self.npad = int(npad[0])
+        self.wpad = rows[0].reshape(-1)
         self.scratch = np.empty((batch, self.npad), sdt)
-        self.out = np.empty((batch, n_out), np.int32 if small else np.int64)
+        self.out = np.empty((batch, wt.shape[1]), np.int32 if small else np.int64)
         self.threads = threads if threads is not None else _FixedThreads(batch)
 
     def __call__(self, s: np.ndarray) -> np.ndarray:
